@@ -8,3 +8,7 @@ export { cudaStatus, cudaAvailable, resolveDevice, type CudaStatus, type GpuInfo
 export * as rng from './rng';
 export { RngStream, RngSequence } from './rng';
 export { doctorReport, type DoctorReport, type TensorRTStatus } from './cli/doctor';
+export {
+  readManifest, validateManifest, buildEngines, inspectEngineFolder, tensorrtInfo, targetDenoise, codecEncode, codecDecode, codecInfo, MANIFEST_FILE,
+  type EngineManifest, type EngineSpec, type TensorSpec, type BuildOptions, type BuildResult, type TensorRTInfo, type CfgOrder, type CodecName,
+} from './engines';

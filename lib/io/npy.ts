@@ -119,7 +119,7 @@ export async function readNpy(file: string): Promise<NpyArray> {
     bytes = await fsp.readFile(file);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new FaceG2EError('E_IO', `cannot read ${file}: ${err.code ?? ''} ${err.message}`.trim(), { cause: e });
+    throw new FaceG2EError('E_IO', `cannot read ${file}: ${err.message}`, { cause: e });
   }
   return parseNpy(bytes, file);
 }

@@ -220,7 +220,7 @@ async function readText(file: string): Promise<string> {
     return await fsp.readFile(file, 'utf8');
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new FaceG2EError('E_IO', `cannot read ${file}: ${err.code ?? ''} ${err.message}`.trim(), { cause: e });
+    throw new FaceG2EError('E_IO', `cannot read ${file}: ${err.message}`, { cause: e });
   }
 }
 

@@ -1,12 +1,307 @@
-// Bindings for native/raster.
+// Bindings for native/raster: synchronous render / backward / interpolate over typed arrays, on 'cpu' or 'cuda'.
+// They are stateless (a RasterContext and workspace per call) and meant for tests, tools and small jobs; the
+// pipeline uses the C++ API (raster/raster.hpp) directly.
+#include <memory>
+#include <optional>
 #include "napi/common.hpp"
 #include "napi/domains.hpp"
+#include "raster/raster.hpp"
 
 namespace fgn {
+namespace {
+
+using fg::raster::RasterContext;
+using fg::raster::RenderParams;
+
+bool has(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  return !v.IsUndefined() && !v.IsNull();
+}
+
+// Everything a render call reads, staged on the device.
+struct Inputs {
+  fg::Device dev;
+  int P = 0, T = 0, V = 0, U = 0;
+  std::vector<float> ext12;
+  std::optional<Staged<float>> positions, uvs, intr, extr, texture, background, sh, depthRange;
+  std::optional<Staged<int32_t>> tri, uvTri;
+  std::unique_ptr<RasterContext> ctx;
+  RenderParams p;
+};
+
+void readInputs(const Napi::Object& o, Inputs& in) {
+  in.dev = getDevice(o);
+  auto pos = requireTyped<float>(o, "positions");
+  FG_CHECK_ARG(pos.ElementLength() % 3 == 0 && pos.ElementLength() > 0, "positions: expected a non-empty [P,3] Float32Array");
+  in.P = int(pos.ElementLength() / 3);
+  auto tri = requireTyped<int32_t>(o, "tri");
+  FG_CHECK_ARG(tri.ElementLength() % 3 == 0 && tri.ElementLength() > 0, "tri: expected a non-empty [T,3] Int32Array");
+  in.T = int(tri.ElementLength() / 3);
+  auto intr = requireTyped<float>(o, "intrinsics");
+  FG_CHECK_ARG(intr.ElementLength() % 4 == 0 && intr.ElementLength() > 0, "intrinsics: expected [V,4] (fx, fy, cx, cy)");
+  in.V = int(intr.ElementLength() / 4);
+  auto extr = requireTyped<float>(o, "extrinsics");
+  if (extr.ElementLength() == size_t(in.V) * 12) {
+    in.ext12.assign(extr.Data(), extr.Data() + extr.ElementLength());
+  } else if (extr.ElementLength() == size_t(in.V) * 16) {
+    in.ext12.resize(size_t(in.V) * 12);
+    for (int v = 0; v < in.V; ++v)
+      for (int j = 0; j < 12; ++j) in.ext12[size_t(v) * 12 + j] = extr[size_t(v) * 16 + j];
+  } else {
+    throw fg::Error(fg::ErrorCode::InvalidArgument, "extrinsics: expected [V,12] or [V,16] (world->camera, row-major) for V = " +
+                                                        std::to_string(in.V) + " views, got " + std::to_string(extr.ElementLength()) + " numbers");
+  }
+  for (int v = 0; v < in.V; ++v) {
+    FG_CHECK_ARG(intr[4 * v] > 0 && intr[4 * v + 1] > 0, "intrinsics: fx and fy must be > 0 (view " + std::to_string(v) + ")");
+  }
+  auto& p = in.p;
+  p.numViews = in.V;
+  p.width = int(requireInt(o, "width", 1, 16384));
+  p.height = int(requireInt(o, "height", 1, 16384));
+  p.nearZ = float(getNumber(o, "near", 0.01));
+  p.farZ = float(getNumber(o, "far", 1e30));
+  p.numVertices = in.P;
+  p.numTriangles = in.T;
+  p.antialias = getBool(o, "antialias", true);
+  std::string frame = getString(o, "shFrame", "camera");
+  if (frame == "camera") p.shFrame = fg::raster::ShFrame::Camera;
+  else if (frame == "world") p.shFrame = fg::raster::ShFrame::World;
+  else throw fg::Error(fg::ErrorCode::InvalidArgument, "shFrame: expected 'camera' or 'world', got '" + frame + "'");
+  std::string wrap = getString(o, "wrap", "clamp");
+  if (wrap == "clamp") p.wrap = fg::raster::Wrap::Clamp;
+  else if (wrap == "repeat") p.wrap = fg::raster::Wrap::Repeat;
+  else throw fg::Error(fg::ErrorCode::InvalidArgument, "wrap: expected 'clamp' or 'repeat', got '" + wrap + "'");
+  p.flipV = getBool(o, "flipV", true);
+
+  in.ctx = std::make_unique<RasterContext>(in.dev, tri.Data(), in.T, in.P);  // validates tri
+  in.positions.emplace(stageIn(in.dev, pos));
+  in.tri.emplace(stageIn(in.dev, tri));
+  in.intr.emplace(stageIn(in.dev, intr));
+  in.extr.emplace(in.dev, in.ext12.data(), in.ext12.size(), true);
+  p.positions = in.positions->ptr();
+  p.tri = in.tri->ptr();
+  p.intrinsics = in.intr->ptr();
+  p.extrinsics = in.extr->ptr();
+  if (has(o, "texture")) {
+    p.texWidth = int(requireInt(o, "texWidth", 1, 1 << 16));
+    p.texHeight = int(requireInt(o, "texHeight", 1, 1 << 16));
+    p.channels = int(requireInt(o, "channels", 1, 64));
+    auto tex = requireTyped<float>(o, "texture", size_t(p.texWidth) * p.texHeight * p.channels);
+    auto uvs = requireTyped<float>(o, "uvs");
+    FG_CHECK_ARG(uvs.ElementLength() % 2 == 0 && uvs.ElementLength() > 0, "uvs: expected a non-empty [U,2] Float32Array");
+    in.U = int(uvs.ElementLength() / 2);
+    auto uvTri = requireTyped<int32_t>(o, "uvTri", size_t(in.T) * 3);
+    for (size_t i = 0; i < uvTri.ElementLength(); ++i)
+      if (uvTri[i] < 0 || uvTri[i] >= in.U)
+        throw fg::Error(fg::ErrorCode::InvalidArgument, "uvTri: index " + std::to_string(uvTri[i]) + " at triangle " + std::to_string(i / 3) +
+                                                            " is outside [0, " + std::to_string(in.U) + ")");
+    in.texture.emplace(stageIn(in.dev, tex));
+    in.uvs.emplace(stageIn(in.dev, uvs));
+    in.uvTri.emplace(stageIn(in.dev, uvTri));
+    p.texture = in.texture->ptr();
+    p.uvs = in.uvs->ptr();
+    p.numUvs = in.U;
+    p.uvTri = in.uvTri->ptr();
+    if (has(o, "background")) {
+      in.background.emplace(stageIn(in.dev, requireTyped<float>(o, "background", size_t(p.channels))));
+      p.background = in.background->ptr();
+    }
+  }
+  if (has(o, "sh")) {
+    in.sh.emplace(stageIn(in.dev, requireTyped<float>(o, "sh", size_t(in.V) * 9)));
+    p.sh = in.sh->ptr();
+  }
+  if (has(o, "depthRange")) {
+    auto dr = requireTyped<float>(o, "depthRange", size_t(in.V) * 2);
+    for (int v = 0; v < in.V; ++v)
+      FG_CHECK_ARG(dr[2 * v + 1] != dr[2 * v], "depthRange: near and far must differ (view " + std::to_string(v) + ")");
+    in.depthRange.emplace(stageIn(in.dev, dr));
+    p.depthRange = in.depthRange->ptr();
+  }
+}
+
+// rasterRender(o) -> { triId, bary, depth, mask, normal, depthImage, grey?, color? }
+Napi::Value rasterRender(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  FGN_TRY
+  Napi::Object o = argObject(info, 0, "rasterRender");
+  Inputs in;
+  readInputs(o, in);
+  const auto& p = in.p;
+  size_t pix = size_t(p.numViews) * p.height * p.width;
+  auto triId = Napi::Int32Array::New(env, pix);
+  auto bary = Napi::Float32Array::New(env, pix * 2);
+  auto depth = Napi::Float32Array::New(env, pix);
+  auto mask = Napi::Float32Array::New(env, pix);
+  auto normal = Napi::Float32Array::New(env, pix * 3);
+  auto depthImage = Napi::Float32Array::New(env, pix);
+  auto sTri = stageOut(in.dev, triId);
+  auto sBary = stageOut(in.dev, bary);
+  auto sDepth = stageOut(in.dev, depth);
+  auto sMask = stageOut(in.dev, mask);
+  auto sNormal = stageOut(in.dev, normal);
+  auto sDepthImage = stageOut(in.dev, depthImage);
+  fg::raster::RenderOutputs out;
+  out.triId = sTri.ptr(); out.bary = sBary.ptr(); out.depth = sDepth.ptr(); out.mask = sMask.ptr();
+  out.normal = sNormal.ptr(); out.depthImage = sDepthImage.ptr();
+  Napi::Float32Array grey, color;
+  std::optional<Staged<float>> sGrey, sColor;
+  if (p.sh) {
+    grey = Napi::Float32Array::New(env, pix);
+    sGrey.emplace(stageOut(in.dev, grey));
+    out.grey = sGrey->ptr();
+  }
+  if (p.texture) {
+    color = Napi::Float32Array::New(env, pix * p.channels);
+    sColor.emplace(stageOut(in.dev, color));
+    out.color = sColor->ptr();
+  }
+  fg::Workspace ws(in.dev, RasterContext::workspaceBytes(p.numViews, p.height, p.width, p.numVertices, p.numTriangles,
+                                                         p.channels, p.texWidth, p.texHeight));
+  in.ctx->forward(p, out, ws, nullptr);
+  sTri.finish(); sBary.finish(); sDepth.finish(); sMask.finish(); sNormal.finish(); sDepthImage.finish();
+  if (sGrey) sGrey->finish();
+  if (sColor) sColor->finish();
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("triId", triId);
+  r.Set("bary", bary);
+  r.Set("depth", depth);
+  r.Set("mask", mask);
+  r.Set("normal", normal);
+  r.Set("depthImage", depthImage);
+  if (p.sh) r.Set("grey", grey);
+  if (p.texture) r.Set("color", color);
+  return r;
+  FGN_CATCH(env)
+}
+
+// rasterBackward(o: render inputs + dColor?, dGrey?, dMask?, deterministic?, fixedPointScale?)
+//   -> { dPositions, dTexture? }  (runs the forward, then the backward)
+Napi::Value rasterBackward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  FGN_TRY
+  Napi::Object o = argObject(info, 0, "rasterBackward");
+  Inputs in;
+  readInputs(o, in);
+  const auto& p = in.p;
+  size_t pix = size_t(p.numViews) * p.height * p.width;
+  fg::Workspace ws(in.dev, RasterContext::workspaceBytes(p.numViews, p.height, p.width, p.numVertices, p.numTriangles,
+                                                         p.channels, p.texWidth, p.texHeight));
+  // forward into device scratch
+  fg::Buffer<float> fGrey, fColor, fMask;
+  fg::raster::RenderOutputs out;
+  fMask = fg::Buffer<float>(in.dev, pix);
+  out.mask = fMask.data();
+  if (p.sh) { fGrey = fg::Buffer<float>(in.dev, pix); out.grey = fGrey.data(); }
+  if (p.texture) { fColor = fg::Buffer<float>(in.dev, pix * p.channels); out.color = fColor.data(); }
+  fg::raster::RenderState st = in.ctx->forward(p, out, ws, nullptr);
+  fg::raster::RenderGrads g;
+  std::optional<Staged<float>> gC, gG, gM;
+  if (has(o, "dColor")) {
+    FG_CHECK_ARG(p.texture != nullptr, "dColor: given without a texture (nothing was rendered in color)");
+    gC.emplace(stageIn(in.dev, requireTyped<float>(o, "dColor", pix * p.channels)));
+    g.dColor = gC->ptr();
+  }
+  if (has(o, "dGrey")) {
+    FG_CHECK_ARG(p.sh != nullptr, "dGrey: given without sh (nothing was rendered in grey)");
+    gG.emplace(stageIn(in.dev, requireTyped<float>(o, "dGrey", pix)));
+    g.dGrey = gG->ptr();
+  }
+  if (has(o, "dMask")) {
+    gM.emplace(stageIn(in.dev, requireTyped<float>(o, "dMask", pix)));
+    g.dMask = gM->ptr();
+  }
+  g.deterministic = getBool(o, "deterministic", false);
+  g.fixedPointScale = float(getNumber(o, "fixedPointScale", 4294967296.0));
+  auto dPos = Napi::Float32Array::New(env, size_t(p.numVertices) * 3);
+  auto sPos = stageOut(in.dev, dPos);
+  g.dPositions = sPos.ptr();
+  Napi::Float32Array dTex;
+  std::optional<Staged<float>> sTex;
+  if (p.texture) {
+    dTex = Napi::Float32Array::New(env, size_t(p.texWidth) * p.texHeight * p.channels);
+    sTex.emplace(stageOut(in.dev, dTex));
+    g.dTexture = sTex->ptr();
+  }
+  in.ctx->backward(p, st, g, ws, nullptr);
+  sPos.finish();
+  if (sTex) sTex->finish();
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("dPositions", dPos);
+  if (p.texture) r.Set("dTexture", dTex);
+  return r;
+  FGN_CATCH(env)
+}
+
+fg::raster::InterpolateParams interpParams(const Napi::Object& o, std::optional<Staged<float>>& attr, std::optional<Staged<int32_t>>& attrTri,
+                                           std::optional<Staged<int32_t>>& triId, std::optional<Staged<float>>& bary, fg::Device d) {
+  fg::raster::InterpolateParams p;
+  p.numAttr = int(requireInt(o, "numAttr", 1, 4096));
+  auto a = requireTyped<float>(o, "attr");
+  FG_CHECK_ARG(a.ElementLength() % size_t(p.numAttr) == 0 && a.ElementLength() > 0, "attr: expected a non-empty [N, numAttr] Float32Array");
+  p.numRows = int(a.ElementLength() / p.numAttr);
+  auto at = requireTyped<int32_t>(o, "attrTri");
+  FG_CHECK_ARG(at.ElementLength() % 3 == 0 && at.ElementLength() > 0, "attrTri: expected a non-empty [T,3] Int32Array");
+  p.numTriangles = int(at.ElementLength() / 3);
+  for (size_t i = 0; i < at.ElementLength(); ++i)
+    if (at[i] < 0 || at[i] >= p.numRows)
+      throw fg::Error(fg::ErrorCode::InvalidArgument, "attrTri: index " + std::to_string(at[i]) + " is outside [0, " + std::to_string(p.numRows) + ")");
+  auto ti = requireTyped<int32_t>(o, "triId");
+  p.numPixels = int64_t(ti.ElementLength());
+  auto b = requireTyped<float>(o, "bary", size_t(p.numPixels) * 2);
+  attr.emplace(stageIn(d, a));
+  attrTri.emplace(stageIn(d, at));
+  triId.emplace(stageIn(d, ti));
+  bary.emplace(stageIn(d, b));
+  p.attr = attr->ptr();
+  p.attrTri = attrTri->ptr();
+  p.triId = triId->ptr();
+  p.bary = bary->ptr();
+  return p;
+}
+
+// rasterInterpolate({attr, numAttr, attrTri, triId, bary, device}) -> Float32Array [pixels, numAttr]
+Napi::Value rasterInterpolate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  FGN_TRY
+  Napi::Object o = argObject(info, 0, "rasterInterpolate");
+  fg::Device d = getDevice(o);
+  std::optional<Staged<float>> a, b;
+  std::optional<Staged<int32_t>> at, ti;
+  auto p = interpParams(o, a, at, ti, b, d);
+  auto out = Napi::Float32Array::New(env, size_t(p.numPixels) * p.numAttr);
+  auto s = stageOut(d, out);
+  fg::raster::interpolate(d, p, s.ptr());
+  s.finish();
+  return out;
+  FGN_CATCH(env)
+}
+
+// rasterInterpolateBackward({..., dOut}) -> Float32Array [N, numAttr]
+Napi::Value rasterInterpolateBackward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  FGN_TRY
+  Napi::Object o = argObject(info, 0, "rasterInterpolateBackward");
+  fg::Device d = getDevice(o);
+  std::optional<Staged<float>> a, b;
+  std::optional<Staged<int32_t>> at, ti;
+  auto p = interpParams(o, a, at, ti, b, d);
+  auto dOut = stageIn(d, requireTyped<float>(o, "dOut", size_t(p.numPixels) * p.numAttr));
+  auto out = Napi::Float32Array::New(env, size_t(p.numRows) * p.numAttr);
+  auto s = stageOut(d, out);
+  fg::raster::interpolateBackward(d, p, dOut.ptr(), s.ptr());
+  s.finish();
+  return out;
+  FGN_CATCH(env)
+}
+
+}  // namespace
 
 void initRaster(Napi::Env env, Napi::Object exports) {
-  (void)env;
-  (void)exports;
+  setFn(env, exports, "rasterRender", rasterRender);
+  setFn(env, exports, "rasterBackward", rasterBackward);
+  setFn(env, exports, "rasterInterpolate", rasterInterpolate);
+  setFn(env, exports, "rasterInterpolateBackward", rasterInterpolateBackward);
 }
 
 }  // namespace fgn

@@ -1,0 +1,182 @@
+// CPU twins of native/pipeline/kernels.hpp and the dispatchers. Element-parallel ops run on fg::parallelFor
+// (each index writes only its own outputs); scatters into shared gradients run serially in a fixed order, so a
+// CPU run is bit-reproducible whatever the thread count.
+#include "pipeline/kernels.hpp"
+#include <vector>
+#include "core/device.hpp"
+#include "core/nvtx.hpp"
+#include "core/parallel.hpp"
+
+namespace fg {
+namespace pipe {
+namespace {
+
+template <typename F>
+void forEach(int64_t n, F&& f, int64_t minPer = 2048) { fg::parallelFor(n, f, minPer); }
+
+void morphForwardCpu(const MorphParams& p) { forEach(p.V3, [&](int64_t i) { p.out[i] = morphElement(p, i); }, 1024); }
+
+void morphBackwardCpu(const MorphGradParams& p) {
+  forEach(int64_t(p.Ka) + p.Kb, [&](int64_t k) {
+    const uint16_t* row = morphBasisRow(p, int(k));
+    // fixed-order blocked sum (the same blocking whatever the thread count)
+    double acc = 0.0;
+    for (int64_t b = 0; b < p.V3; b += 1024) {
+      float s = 0.f;
+      int64_t e = b + 1024 < p.V3 ? b + 1024 : p.V3;
+      for (int64_t i = b; i < e; ++i) s += halfToFloat(row[i]) * p.gradPos[i];
+      acc += s;
+    }
+    p.gradCoeffs[k] = float(acc) * p.coeffScale[k] * p.unitScale;
+  }, 1);
+}
+
+void vertexNormalsCpu(const NormalsParams& p) { forEach(p.V, [&](int64_t v) { vertexNormalElement(p, v); }, 1024); }
+
+void vertexNormalsBackwardCpu(const NormalsParams& p) {
+  forEach(p.V, [&](int64_t v) { vertexNormalGradM(p, v); }, 1024);
+  forEach(p.V, [&](int64_t v) { vertexNormalGradPos(p, v); }, 1024);
+}
+
+void clipTransformCpu(const ClipParams& p) { forEach(int64_t(p.nViews) * p.V, [&](int64_t i) { clipElement(p, i); }, 2048); }
+void clipTransformBackwardCpu(const ClipParams& p) { forEach(p.V, [&](int64_t v) { clipGradElement(p, v); }, 2048); }
+
+void rasterizeCpu(const RasterParams& p) {
+  const int64_t plane = int64_t(p.width) * p.height;
+  // one task per view: each owns its key plane, so the min over triangles is race-free and ordered
+  forEach(p.nViews, [&](int64_t view) {
+    unsigned long long* keys = p.keys + view * plane;
+    for (int64_t i = 0; i < plane; ++i) keys[i] = kEmptyKey;
+    for (int64_t f = 0; f < p.T; ++f) {
+      TriScreen s = triScreenSetup(p, int(view), f);
+      if (!s.valid) continue;
+      for (int y = s.y0; y <= s.y1; ++y)
+        for (int x = s.x0; x <= s.x1; ++x) {
+          unsigned long long k = triPixelKey(s, f, x, y, p.width, p.height);
+          unsigned long long& dst = keys[int64_t(y) * p.width + x];
+          if (k < dst) dst = k;
+        }
+    }
+  }, 1);
+  forEach(int64_t(p.nViews) * plane, [&](int64_t i) { resolveElement(p, i); }, 4096);
+}
+
+void shadeCpu(const ShadeParams& p) {
+  forEach(int64_t(p.nViews) * p.width * p.height, [&](int64_t i) { shadePixel(p, i); }, 2048);
+}
+
+void shadeBackwardGeometryCpu(const ShadeParams& p) {
+  const int64_t n = int64_t(p.nViews) * p.width * p.height;
+  const int64_t plane = int64_t(p.width) * p.height;
+  for (int64_t i = 0; i < n; ++i) {
+    if (p.triId[i] < 0) continue;
+    PixelGeomGrad g = shadeGeomGradPixel(p, i);
+    if (!g.any) continue;
+    int view = int(i / plane);
+    for (int k = 0; k < 3; ++k) {
+      if (p.gradNormals)
+        for (int c = 0; c < 3; ++c) p.gradNormals[3 * int64_t(g.v[k]) + c] += g.gN[k][c];
+      if (p.gradClip) {
+        float* gc = p.gradClip + 4 * (int64_t(view) * p.V + g.v[k]);
+        for (int c = 0; c < 4; ++c) gc[c] += g.gClip[k][c];
+      }
+    }
+  }
+}
+
+void shadeBackwardTextureCpu(const ShadeParams& p) {
+  const int64_t plane = int64_t(p.width) * p.height;
+  const int64_t n = int64_t(p.nViews) * plane;
+  for (int64_t i = 0; i < n; ++i) {
+    int32_t f = p.triId[i];
+    if (f < 0) continue;
+    int view = int(i / plane);
+    int64_t pix = i % plane;
+    float b[3] = {p.bary[2 * i], p.bary[2 * i + 1], 0.f};
+    b[2] = 1.f - b[0] - b[1];
+    float u, v;
+    pixelUv(p, f, b, u, v);
+    Bilinear bl = bilinearSetup(u, v, p.texW, p.texH);
+    const float* go = p.gradOut ? p.gradOut + int64_t(view) * p.channels * plane + pix : nullptr;
+    for (int k = 0; k < 4; ++k) {
+      if (p.texWeight) p.texWeight[bl.idx[k]] += bl.w[k];
+      if (p.gradTex && go)
+        for (int c = 0; c < p.channels; ++c) p.gradTex[bl.idx[k] * p.channels + c] += bl.w[k] * go[c * plane];
+    }
+  }
+}
+
+void sumSquaresCpu(const SumSqParams& p) {
+  // fixed blocking: identical whatever the thread count
+  const int64_t block = 4096;
+  int64_t nb = (p.count + block - 1) / block;
+  std::vector<double> part(size_t(nb > 0 ? nb : 1), 0.0);
+  forEach(nb, [&](int64_t b) {
+    double s = 0.0;
+    int64_t e = (b + 1) * block < p.count ? (b + 1) * block : p.count;
+    for (int64_t i = b * block; i < e; ++i) s += sumSqTerm(p, i);
+    part[size_t(b)] = s;
+  }, 1);
+  double total = 0.0;
+  for (int64_t b = 0; b < nb; ++b) total += part[size_t(b)];
+  *p.out = p.accumulate ? *p.out + float(total) : float(total);
+}
+
+}  // namespace
+
+#if FG_HAVE_CUDA
+#define FG_PIPE_DISPATCH(cpuCall, cudaCall, name) \
+  NvtxRange r_("pipeline/" name);                 \
+  if (d == Device::CUDA) { cudaCall; } else { cpuCall; }
+#else
+#define FG_PIPE_DISPATCH(cpuCall, cudaCall, name) \
+  NvtxRange r_("pipeline/" name);                 \
+  (void)s;                                        \
+  if (d == Device::CUDA) requireCuda();           \
+  cpuCall;
+#endif
+
+void morphForward(Device d, const MorphParams& p, StreamHandle s) { FG_PIPE_DISPATCH(morphForwardCpu(p), morphForwardCuda(p, s), "morph"); }
+void morphBackward(Device d, const MorphGradParams& p, StreamHandle s) { FG_PIPE_DISPATCH(morphBackwardCpu(p), morphBackwardCuda(p, s), "morph_backward"); }
+void vertexNormals(Device d, const NormalsParams& p, StreamHandle s) { FG_PIPE_DISPATCH(vertexNormalsCpu(p), vertexNormalsCuda(p, s), "normals"); }
+void vertexNormalsBackward(Device d, const NormalsParams& p, StreamHandle s) {
+  FG_PIPE_DISPATCH(vertexNormalsBackwardCpu(p), vertexNormalsBackwardCuda(p, s), "normals_backward");
+}
+void clipTransform(Device d, const ClipParams& p, StreamHandle s) { FG_PIPE_DISPATCH(clipTransformCpu(p), clipTransformCuda(p, s), "clip"); }
+void clipTransformBackward(Device d, const ClipParams& p, StreamHandle s) {
+  FG_PIPE_DISPATCH(clipTransformBackwardCpu(p), clipTransformBackwardCuda(p, s), "clip_backward");
+}
+void rasterize(Device d, const RasterParams& p, StreamHandle s) { FG_PIPE_DISPATCH(rasterizeCpu(p), rasterizeCuda(p, s), "raster"); }
+void shade(Device d, const ShadeParams& p, StreamHandle s) { FG_PIPE_DISPATCH(shadeCpu(p), shadeCuda(p, s), "shade"); }
+void shadeBackwardGeometry(Device d, const ShadeParams& p, StreamHandle s) {
+  FG_PIPE_DISPATCH(shadeBackwardGeometryCpu(p), shadeBackwardGeometryCuda(p, s), "shade_backward_geometry");
+}
+void shadeBackwardTexture(Device d, const ShadeParams& p, StreamHandle s) {
+  FG_PIPE_DISPATCH(shadeBackwardTextureCpu(p), shadeBackwardTextureCuda(p, s), "shade_backward_texture");
+}
+void addNoise(Device d, const NoiseParams& p, StreamHandle s) {
+  FG_PIPE_DISPATCH(forEach(p.count, [&](int64_t i) { noiseElement(p, i); }, 4096), addNoiseCuda(p, s), "noise");
+}
+void elementwise(Device d, const ElementParams& p, StreamHandle s) {
+  FG_PIPE_DISPATCH(forEach(p.count, [&](int64_t i) { elementOp(p, i); }, 8192), elementwiseCuda(p, s), "elementwise");
+}
+void codecAdjoint(Device d, const CodecAdjointParams& p, StreamHandle s) {
+  FG_PIPE_DISPATCH(forEach(int64_t(p.n) * 3 * p.height * p.width, [&](int64_t i) { codecAdjointElement(p, i); }, 8192), codecAdjointCuda(p, s),
+                   "codec_adjoint");
+}
+void layout(Device d, const LayoutParams& p, int64_t dstCount, StreamHandle s) {
+  FG_PIPE_DISPATCH(forEach(dstCount, [&](int64_t i) { layoutElement(p, i); }, 8192), layoutCuda(p, dstCount, s), "layout");
+}
+void adanStep(Device d, const AdanParams& p, StreamHandle s) {
+  FG_PIPE_DISPATCH(forEach(p.count, [&](int64_t i) { adanElement(p, i); }, 8192), adanStepCuda(p, s), "adan");
+}
+void adamStep(Device d, const AdamParams& p, StreamHandle s) {
+  FG_PIPE_DISPATCH(forEach(p.count, [&](int64_t i) { adamElement(p, i); }, 8192), adamStepCuda(p, s), "adam");
+}
+void addRegularisation(Device d, const RegParams& p, StreamHandle s) {
+  FG_PIPE_DISPATCH(forEach(p.count, [&](int64_t i) { p.grad[i] += 2.f * p.lambda[i] * p.param[i]; }, 8192), addRegularisationCuda(p, s), "regularise");
+}
+void sumSquares(Device d, const SumSqParams& p, StreamHandle s) { FG_PIPE_DISPATCH(sumSquaresCpu(p), sumSquaresCuda(p, s), "sum_squares"); }
+
+}  // namespace pipe
+}  // namespace fg

@@ -1,0 +1,186 @@
+// CUDA twins of native/pipeline/kernels.hpp. Launchers never allocate or synchronise; scatters use atomics,
+// reductions a fixed-order block tree (deterministic).
+#include "core/cuda_check.hpp"
+#include "pipeline/kernels.hpp"
+
+namespace fg {
+namespace pipe {
+namespace {
+
+constexpr int kThreads = 256;
+inline unsigned blocksFor(int64_t n, int threads = kThreads) {
+  int64_t b = (n + threads - 1) / threads;
+  return unsigned(b < 1 ? 1 : (b > 2147483647 ? 2147483647 : b));
+}
+inline cudaStream_t cs(StreamHandle s) { return static_cast<cudaStream_t>(s); }
+
+template <typename P, typename F>
+__global__ void elementKernel(P p, int64_t n, F f) {
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) f(p, i);
+}
+
+struct MorphF { __device__ void operator()(const MorphParams& p, int64_t i) const { p.out[i] = morphElement(p, i); } };
+struct NormalF { __device__ void operator()(const NormalsParams& p, int64_t i) const { vertexNormalElement(p, i); } };
+struct NormalGradMF { __device__ void operator()(const NormalsParams& p, int64_t i) const { vertexNormalGradM(p, i); } };
+struct NormalGradPosF { __device__ void operator()(const NormalsParams& p, int64_t i) const { vertexNormalGradPos(p, i); } };
+struct ClipF { __device__ void operator()(const ClipParams& p, int64_t i) const { clipElement(p, i); } };
+struct ClipGradF { __device__ void operator()(const ClipParams& p, int64_t i) const { clipGradElement(p, i); } };
+struct ResolveF { __device__ void operator()(const RasterParams& p, int64_t i) const { resolveElement(p, i); } };
+struct ShadeF { __device__ void operator()(const ShadeParams& p, int64_t i) const { shadePixel(p, i); } };
+struct NoiseF { __device__ void operator()(const NoiseParams& p, int64_t i) const { noiseElement(p, i); } };
+struct ElemF { __device__ void operator()(const ElementParams& p, int64_t i) const { elementOp(p, i); } };
+struct AdjF { __device__ void operator()(const CodecAdjointParams& p, int64_t i) const { codecAdjointElement(p, i); } };
+struct LayoutF { __device__ void operator()(const LayoutParams& p, int64_t i) const { layoutElement(p, i); } };
+struct AdanF { __device__ void operator()(const AdanParams& p, int64_t i) const { adanElement(p, i); } };
+struct AdamF { __device__ void operator()(const AdamParams& p, int64_t i) const { adamElement(p, i); } };
+struct RegF { __device__ void operator()(const RegParams& p, int64_t i) const { p.grad[i] += 2.f * p.lambda[i] * p.param[i]; } };
+struct KeyFillF {
+  __device__ void operator()(const RasterParams& p, int64_t i) const { p.keys[i] = kEmptyKey; }
+};
+
+template <typename P, typename F>
+void launchElements(const P& p, int64_t n, F f, StreamHandle s) {
+  if (n <= 0) return;
+  unsigned b = blocksFor(n);
+  if (b > 65535u * 8u) b = 65535u * 8u;
+  elementKernel<<<b, kThreads, 0, cs(s)>>>(p, n, f);
+  FG_CUDA_CHECK_LAUNCH();
+}
+
+// One block per coefficient: fixed-order tree reduction of Σ_i B_k[i] g[i].
+__global__ void morphBackwardKernel(MorphGradParams p) {
+  __shared__ float sh[kThreads];
+  int k = blockIdx.x;
+  const uint16_t* row = morphBasisRow(p, k);
+  float s = 0.f;
+  for (int64_t i = threadIdx.x; i < p.V3; i += blockDim.x) s += halfToFloat(row[i]) * p.gradPos[i];
+  sh[threadIdx.x] = s;
+  __syncthreads();
+  for (int w = blockDim.x / 2; w > 0; w >>= 1) {
+    if (int(threadIdx.x) < w) sh[threadIdx.x] += sh[threadIdx.x + w];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) p.gradCoeffs[k] = sh[0] * p.coeffScale[k] * p.unitScale;
+}
+
+// One thread per (view, triangle): walk its pixel bbox, atomicMin the depth|tri key.
+__global__ void rasterKernel(RasterParams p) {
+  int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= int64_t(p.nViews) * p.T) return;
+  int view = int(i / p.T);
+  int64_t f = i % p.T;
+  TriScreen s = triScreenSetup(p, view, f);
+  if (!s.valid) return;
+  unsigned long long* keys = p.keys + int64_t(view) * p.width * p.height;
+  for (int y = s.y0; y <= s.y1; ++y)
+    for (int x = s.x0; x <= s.x1; ++x) {
+      unsigned long long k = triPixelKey(s, f, x, y, p.width, p.height);
+      if (k != kEmptyKey) atomicMin(keys + int64_t(y) * p.width + x, k);
+    }
+}
+
+__global__ void shadeGeomGradKernel(ShadeParams p, int64_t n) {
+  int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n || p.triId[i] < 0) return;
+  PixelGeomGrad g = shadeGeomGradPixel(p, i);
+  if (!g.any) return;
+  int view = int(i / (int64_t(p.width) * p.height));
+  for (int k = 0; k < 3; ++k) {
+    if (p.gradNormals)
+      for (int c = 0; c < 3; ++c) atomicAdd(p.gradNormals + 3 * int64_t(g.v[k]) + c, g.gN[k][c]);
+    if (p.gradClip) {
+      float* gc = p.gradClip + 4 * (int64_t(view) * p.V + g.v[k]);
+      for (int c = 0; c < 4; ++c) atomicAdd(gc + c, g.gClip[k][c]);
+    }
+  }
+}
+
+__global__ void shadeTexGradKernel(ShadeParams p, int64_t n) {
+  int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  int32_t f = p.triId[i];
+  if (f < 0) return;
+  const int64_t plane = int64_t(p.width) * p.height;
+  int view = int(i / plane);
+  int64_t pix = i % plane;
+  float b[3] = {p.bary[2 * i], p.bary[2 * i + 1], 0.f};
+  b[2] = 1.f - b[0] - b[1];
+  float u, v;
+  pixelUv(p, f, b, u, v);
+  Bilinear bl = bilinearSetup(u, v, p.texW, p.texH);
+  const float* go = p.gradOut ? p.gradOut + int64_t(view) * p.channels * plane + pix : nullptr;
+  for (int k = 0; k < 4; ++k) {
+    if (bl.w[k] == 0.f) continue;
+    if (p.texWeight) atomicAdd(p.texWeight + bl.idx[k], bl.w[k]);
+    if (p.gradTex && go)
+      for (int c = 0; c < p.channels; ++c) atomicAdd(p.gradTex + bl.idx[k] * p.channels + c, bl.w[k] * go[c * plane]);
+  }
+}
+
+// Single block, fixed order: deterministic.
+__global__ void sumSqKernel(SumSqParams p) {
+  __shared__ float sh[1024];
+  float s = 0.f;
+  for (int64_t i = threadIdx.x; i < p.count; i += blockDim.x) s += sumSqTerm(p, i);
+  sh[threadIdx.x] = s;
+  __syncthreads();
+  for (int w = blockDim.x / 2; w > 0; w >>= 1) {
+    if (int(threadIdx.x) < w) sh[threadIdx.x] += sh[threadIdx.x + w];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) *p.out = p.accumulate ? *p.out + sh[0] : sh[0];
+}
+
+}  // namespace
+
+void morphForwardCuda(const MorphParams& p, StreamHandle s) { launchElements(p, p.V3, MorphF{}, s); }
+void morphBackwardCuda(const MorphGradParams& p, StreamHandle s) {
+  int k = p.Ka + p.Kb;
+  if (k <= 0) return;
+  morphBackwardKernel<<<k, kThreads, 0, cs(s)>>>(p);
+  FG_CUDA_CHECK_LAUNCH();
+}
+void vertexNormalsCuda(const NormalsParams& p, StreamHandle s) { launchElements(p, p.V, NormalF{}, s); }
+void vertexNormalsBackwardCuda(const NormalsParams& p, StreamHandle s) {
+  launchElements(p, p.V, NormalGradMF{}, s);
+  launchElements(p, p.V, NormalGradPosF{}, s);
+}
+void clipTransformCuda(const ClipParams& p, StreamHandle s) { launchElements(p, int64_t(p.nViews) * p.V, ClipF{}, s); }
+void clipTransformBackwardCuda(const ClipParams& p, StreamHandle s) { launchElements(p, p.V, ClipGradF{}, s); }
+void rasterizeCuda(const RasterParams& p, StreamHandle s) {
+  int64_t pixels = int64_t(p.nViews) * p.width * p.height;
+  launchElements(p, pixels, KeyFillF{}, s);
+  int64_t n = int64_t(p.nViews) * p.T;
+  if (n > 0) {
+    rasterKernel<<<blocksFor(n), kThreads, 0, cs(s)>>>(p);
+    FG_CUDA_CHECK_LAUNCH();
+  }
+  launchElements(p, pixels, ResolveF{}, s);
+}
+void shadeCuda(const ShadeParams& p, StreamHandle s) { launchElements(p, int64_t(p.nViews) * p.width * p.height, ShadeF{}, s); }
+void shadeBackwardGeometryCuda(const ShadeParams& p, StreamHandle s) {
+  int64_t n = int64_t(p.nViews) * p.width * p.height;
+  if (n <= 0) return;
+  shadeGeomGradKernel<<<blocksFor(n), kThreads, 0, cs(s)>>>(p, n);
+  FG_CUDA_CHECK_LAUNCH();
+}
+void shadeBackwardTextureCuda(const ShadeParams& p, StreamHandle s) {
+  int64_t n = int64_t(p.nViews) * p.width * p.height;
+  if (n <= 0) return;
+  shadeTexGradKernel<<<blocksFor(n), kThreads, 0, cs(s)>>>(p, n);
+  FG_CUDA_CHECK_LAUNCH();
+}
+void addNoiseCuda(const NoiseParams& p, StreamHandle s) { launchElements(p, p.count, NoiseF{}, s); }
+void elementwiseCuda(const ElementParams& p, StreamHandle s) { launchElements(p, p.count, ElemF{}, s); }
+void codecAdjointCuda(const CodecAdjointParams& p, StreamHandle s) { launchElements(p, int64_t(p.n) * 3 * p.height * p.width, AdjF{}, s); }
+void layoutCuda(const LayoutParams& p, int64_t dstCount, StreamHandle s) { launchElements(p, dstCount, LayoutF{}, s); }
+void adanStepCuda(const AdanParams& p, StreamHandle s) { launchElements(p, p.count, AdanF{}, s); }
+void adamStepCuda(const AdamParams& p, StreamHandle s) { launchElements(p, p.count, AdamF{}, s); }
+void addRegularisationCuda(const RegParams& p, StreamHandle s) { launchElements(p, p.count, RegF{}, s); }
+void sumSquaresCuda(const SumSqParams& p, StreamHandle s) {
+  sumSqKernel<<<1, 1024, 0, cs(s)>>>(p);
+  FG_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace pipe
+}  // namespace fg

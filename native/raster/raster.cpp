@@ -1,0 +1,350 @@
+// The rasteriser: RasterContext (topology, workspace carving, dispatch) and the CPU twin of every pass.
+#include "raster/raster.hpp"
+#include <algorithm>
+#include <string>
+#include <vector>
+#include "core/error.hpp"
+#include "core/nvtx.hpp"
+#include "core/parallel.hpp"
+#include "raster/raster_impl.hpp"
+
+namespace fg {
+namespace raster {
+
+namespace {
+void requireCudaDevice() {
+#if !FG_HAVE_CUDA
+  fail(ErrorCode::NoCudaDevice, "raster: this addon was built without CUDA");
+#endif
+}
+}  // namespace
+
+// ---- topology -------------------------------------------------------------------------------------------------
+
+RasterContext::RasterContext(Device device, const int32_t* hostTri, int numTriangles, int numVertices)
+    : dev_(device), T_(numTriangles), P_(numVertices) {
+  FG_CHECK_ARG(numTriangles > 0, "tri: expected at least one triangle, got " + std::to_string(numTriangles));
+  FG_CHECK_ARG(numVertices > 0, "positions: expected at least one vertex, got " + std::to_string(numVertices));
+  FG_CHECK_ARG(hostTri != nullptr, "tri: expected a [T,3] index array");
+  for (int64_t i = 0; i < int64_t(numTriangles) * 3; ++i)
+    if (hostTri[i] < 0 || hostTri[i] >= numVertices)
+      fail(ErrorCode::InvalidArgument, "tri: index " + std::to_string(hostTri[i]) + " at triangle " + std::to_string(i / 3) +
+                                           " is outside [0, " + std::to_string(numVertices) + ")");
+  if (device == Device::CUDA) requireCudaDevice();
+  // adjacency: sort the 3T directed edges by their undirected key
+  std::vector<std::pair<uint64_t, int32_t>> edges(size_t(numTriangles) * 3);
+  for (int t = 0; t < numTriangles; ++t)
+    for (int i = 0; i < 3; ++i) {
+      uint32_t a = uint32_t(hostTri[3 * t + (i + 1) % 3]), b = uint32_t(hostTri[3 * t + (i + 2) % 3]);
+      uint64_t key = (uint64_t(std::min(a, b)) << 32) | std::max(a, b);
+      edges[size_t(t) * 3 + i] = {key, t * 3 + i};
+    }
+  std::sort(edges.begin(), edges.end());
+  std::vector<int32_t> adj(size_t(numTriangles) * 3, -1);
+  for (size_t i = 0; i < edges.size();) {
+    size_t j = i;
+    while (j < edges.size() && edges[j].first == edges[i].first) ++j;
+    if (j - i == 2) {  // manifold edge; boundary and non-manifold edges count as silhouettes
+      int32_t x = edges[i].second, y = edges[i + 1].second;
+      adj[x] = y / 3;
+      adj[y] = x / 3;
+    }
+    i = j;
+  }
+  std::vector<int32_t> off(size_t(numVertices) + 1, 0), list(size_t(numTriangles) * 3);
+  for (int64_t i = 0; i < int64_t(numTriangles) * 3; ++i) off[hostTri[i] + 1]++;
+  for (int v = 0; v < numVertices; ++v) off[v + 1] += off[v];
+  std::vector<int32_t> fill(off.begin(), off.end() - 1);
+  for (int64_t i = 0; i < int64_t(numTriangles) * 3; ++i) list[fill[hostTri[i]]++] = int32_t(i);
+  adj_ = Buffer<int32_t>(device, adj.size());
+  adj_.upload(adj.data(), adj.size());
+  vfOff_ = Buffer<int32_t>(device, off.size());
+  vfOff_.upload(off.data(), off.size());
+  vfList_ = Buffer<int32_t>(device, list.size());
+  vfList_.upload(list.data(), list.size());
+}
+
+// ---- workspace layout ------------------------------------------------------------------------------------------
+
+namespace {
+struct Sizes {
+  int64_t V, H, W, P, T, C, texels;
+  int64_t pix() const { return V * H * W; }
+};
+size_t forwardBytes(const Sizes& s) {
+  size_t b = 0;
+  b += Workspace::aligned(size_t(s.V * s.P * 3) * 4);  // hv
+  b += Workspace::aligned(size_t(s.P * 3) * 4);        // vn
+  b += Workspace::aligned(size_t(s.P) * 4);            // vlen
+  b += Workspace::aligned(size_t(s.pix()) * 8);        // keys
+  b += Workspace::aligned(size_t(s.V * s.T));          // facing
+  b += Workspace::aligned(size_t(s.V * s.T) * sizeof(Box));  // bbox (CPU) / queue (CUDA)
+  b += Workspace::aligned(4);                          // counter
+  b += Workspace::aligned(size_t(s.pix() * s.C) * 4);  // preColor
+  b += Workspace::aligned(size_t(s.pix()) * 4);        // preGrey
+  return b;
+}
+size_t backwardBytes(const Sizes& s) {
+  size_t b = 0;
+  b += Workspace::aligned(size_t(s.pix() * s.C) * 4);  // gPreColor
+  b += Workspace::aligned(size_t(s.pix()) * 4);        // gPreGrey
+  b += Workspace::aligned(size_t(s.P * 3) * 8);        // dNrm accumulators
+  b += Workspace::aligned(size_t(s.P * 3) * 4);        // dm
+  b += Workspace::aligned(size_t(s.P * 3) * 8);        // dPos fixed point
+  b += Workspace::aligned(size_t(s.texels * s.C) * 8); // dTex fixed point
+  return b;
+}
+
+Kern baseKern(const RenderParams& p, const RasterContext& ctx) {
+  Kern k{};
+  k.V = p.numViews; k.H = p.height; k.W = p.width; k.P = p.numVertices; k.T = p.numTriangles; k.C = p.channels;
+  k.pos = p.positions; k.tri = p.tri; k.uvs = p.uvs; k.uvTri = p.uvTri;
+  k.K = p.intrinsics; k.E = p.extrinsics; k.nearZ = p.nearZ; k.farZ = p.farZ;
+  k.tex = p.texture; k.tw = p.texWidth; k.th = p.texHeight; k.wrap = int(p.wrap); k.flipV = p.flipV ? 1 : 0;
+  k.background = p.background; k.sh = p.sh; k.shFrame = int(p.shFrame); k.depthRange = p.depthRange;
+  k.antialias = p.antialias ? 1 : 0;
+  k.adj = ctx.adjacency(); k.vfOff = ctx.vertexFaceOffsets(); k.vfList = ctx.vertexFaceList();
+  return k;
+}
+
+void checkParams(const RenderParams& p, const RasterContext& ctx, bool wantColor, bool wantGrey) {
+  FG_CHECK_ARG(p.numVertices == ctx.numVertices(),
+               "positions: expected " + std::to_string(ctx.numVertices()) + " vertices (the context's mesh), got " + std::to_string(p.numVertices));
+  FG_CHECK_ARG(p.numTriangles == ctx.numTriangles(),
+               "tri: expected " + std::to_string(ctx.numTriangles()) + " triangles (the context's mesh), got " + std::to_string(p.numTriangles));
+  FG_CHECK_ARG(p.positions && p.tri, "positions/tri: expected arrays");
+  FG_CHECK_ARG(p.numViews >= 1, "cameras: expected at least one view, got " + std::to_string(p.numViews));
+  FG_CHECK_ARG(p.width >= 1 && p.width <= 16384 && p.height >= 1 && p.height <= 16384,
+               "width/height: expected 1..16384, got " + std::to_string(p.width) + "x" + std::to_string(p.height));
+  FG_CHECK_ARG(p.intrinsics && p.extrinsics, "intrinsics/extrinsics: expected [V,4] and [V,12] arrays");
+  FG_CHECK_ARG(p.nearZ > 0.f && p.farZ > p.nearZ,
+               "near/far: expected 0 < near < far, got " + std::to_string(p.nearZ) + ", " + std::to_string(p.farZ));
+  if (wantColor) {
+    FG_CHECK_ARG(p.texture && p.uvs && p.uvTri && p.numUvs > 0, "texture: color needs texture, uvs and uvTri");
+    FG_CHECK_ARG(p.texWidth >= 1 && p.texHeight >= 1 && p.channels >= 1 && p.channels <= 64,
+                 "texture: expected width, height >= 1 and 1..64 channels, got " + std::to_string(p.texWidth) + "x" +
+                     std::to_string(p.texHeight) + "x" + std::to_string(p.channels));
+  }
+  if (wantGrey) FG_CHECK_ARG(p.sh != nullptr, "sh: grey shading needs [V,9] SH coefficients");
+}
+}  // namespace
+
+size_t RasterContext::workspaceBytes(int V, int H, int W, int P, int T, int C, int texW, int texH) {
+  Sizes s{V, H, W, P, T, std::max(C, 0), int64_t(std::max(texW, 0)) * std::max(texH, 0)};
+  return forwardBytes(s) + backwardBytes(s);
+}
+
+// ---- forward --------------------------------------------------------------------------------------------------
+
+RenderState RasterContext::forward(const RenderParams& p, const RenderOutputs& out, Workspace& ws, StreamHandle stream) const {
+  NvtxRange range("raster/forward");
+  bool wantColor = out.color != nullptr, wantGrey = out.grey != nullptr;
+  checkParams(p, *this, wantColor, wantGrey);
+  FG_CHECK_ARG(ws.device() == dev_ || ws.capacity() == 0, "workspace: on a different device than the raster context");
+  Kern k = baseKern(p, *this);
+  if (!wantColor) k.C = 0;
+  const int64_t pix = int64_t(p.numViews) * p.height * p.width;
+  RenderState st;
+  st.hv = ws.alloc<float>(size_t(p.numViews) * p.numVertices * 3);
+  st.vnormal = ws.alloc<float>(size_t(p.numVertices) * 3);
+  st.vnormalLen = ws.alloc<float>(size_t(p.numVertices));
+  st.keys = ws.alloc<unsigned long long>(size_t(pix));
+  st.facing = ws.alloc<int8_t>(size_t(p.numViews) * p.numTriangles);
+  Box* boxes = ws.alloc<Box>(size_t(p.numViews) * p.numTriangles);
+  int* counter = ws.alloc<int>(1);
+  st.hasColor = wantColor;
+  st.hasGrey = wantGrey;
+  if (p.antialias && wantColor) st.preColor = ws.alloc<float>(size_t(pix) * p.channels);
+  if (p.antialias && wantGrey) st.preGrey = ws.alloc<float>(size_t(pix));
+  k.hv = st.hv; k.vn = st.vnormal; k.vlen = st.vnormalLen; k.keys = st.keys; k.facing = st.facing; k.bbox = boxes;
+  k.preColor = st.preColor; k.preGrey = st.preGrey;
+  k.oTri = out.triId; k.oBary = out.bary; k.oDepth = out.depth; k.oMask = out.mask; k.oNormal = out.normal;
+  k.oGrey = out.grey; k.oColor = out.color; k.oDepthImg = out.depthImage;
+  if (!wantColor) { k.tex = nullptr; }
+  if (!wantGrey) k.sh = nullptr;
+  if (dev_ == Device::CPU) {
+    forwardCpu(k);
+  } else {
+#if FG_HAVE_CUDA
+    ForwardScratch s;
+    s.queue = reinterpret_cast<int*>(boxes);
+    s.counter = counter;
+    forwardCuda(k, s, stream);
+#else
+    requireCudaDevice();
+#endif
+  }
+  return st;
+}
+
+// ---- backward -------------------------------------------------------------------------------------------------
+
+void RasterContext::backward(const RenderParams& p, const RenderState& st, const RenderGrads& g, Workspace& ws, StreamHandle stream) const {
+  NvtxRange range("raster/backward");
+  checkParams(p, *this, st.hasColor, st.hasGrey);
+  FG_CHECK_ARG(st.keys && st.hv, "backward: expected the RenderState of a forward pass");
+  FG_CHECK_ARG(!g.dColor || st.hasColor, "dColor: the forward pass did not render color");
+  FG_CHECK_ARG(!g.dGrey || st.hasGrey, "dGrey: the forward pass did not render grey");
+  FG_CHECK_ARG(!g.deterministic || g.fixedPointScale > 0.f, "fixedPointScale: expected > 0");
+  Kern k = baseKern(p, *this);
+  if (!st.hasColor) { k.C = 0; k.tex = nullptr; }
+  if (!st.hasGrey) k.sh = nullptr;
+  const int64_t pix = int64_t(p.numViews) * p.height * p.width;
+  const int64_t texElems = st.hasColor ? int64_t(p.texWidth) * p.texHeight * p.channels : 0;
+  k.hv = st.hv; k.vn = st.vnormal; k.vlen = st.vnormalLen; k.keys = st.keys; k.facing = st.facing;
+  k.preColor = st.preColor; k.preGrey = st.preGrey;
+  k.gColor = st.hasColor ? g.dColor : nullptr;
+  k.gGrey = st.hasGrey ? g.dGrey : nullptr;
+  k.gMask = p.antialias ? g.dMask : nullptr;
+  bool det = g.deterministic && dev_ == Device::CUDA;
+  if (p.antialias) {
+    if (k.gColor) k.gPreColor = ws.alloc<float>(size_t(pix) * p.channels);
+    if (k.gGrey) k.gPreGrey = ws.alloc<float>(size_t(pix));
+  } else {
+    k.gPreColor = const_cast<float*>(k.gColor);
+    k.gPreGrey = const_cast<float*>(k.gGrey);
+  }
+  bool withNormals = g.dPositions && k.gGrey;
+  if (g.dPositions) {
+    if (det) {
+      k.dPos.fx = ws.alloc<long long>(size_t(p.numVertices) * 3);
+      k.dPos.scale = g.fixedPointScale;
+      memsetAny(k.dPos.fx, dev_, 0, size_t(p.numVertices) * 3 * 8, stream);
+    } else {
+      k.dPos.f = g.dPositions;
+      memsetAny(g.dPositions, dev_, 0, size_t(p.numVertices) * 3 * 4, stream);
+    }
+    k.dPosOut = g.dPositions;
+    if (withNormals) {
+      if (det) {
+        k.dNrm.fx = ws.alloc<long long>(size_t(p.numVertices) * 3);
+        k.dNrm.scale = g.fixedPointScale;
+        memsetAny(k.dNrm.fx, dev_, 0, size_t(p.numVertices) * 3 * 8, stream);
+      } else {
+        k.dNrm.f = ws.alloc<float>(size_t(p.numVertices) * 3);
+        memsetAny(k.dNrm.f, dev_, 0, size_t(p.numVertices) * 3 * 4, stream);
+      }
+      k.dm = ws.alloc<float>(size_t(p.numVertices) * 3);
+    }
+  }
+  bool texConvert = false;
+  if (g.dTexture && texElems > 0) {
+    if (det) {
+      k.dTex.fx = ws.alloc<long long>(size_t(texElems));
+      k.dTex.scale = g.fixedPointScale;
+      memsetAny(k.dTex.fx, dev_, 0, size_t(texElems) * 8, stream);
+      k.dTexOut = g.dTexture;
+      texConvert = true;
+    } else {
+      k.dTex.f = g.dTexture;
+      memsetAny(g.dTexture, dev_, 0, size_t(texElems) * 4, stream);
+    }
+  } else if (g.dTexture) {
+    // nothing rendered with a texture: its gradient is zero
+  }
+  if (dev_ == Device::CPU) {
+    backwardCpu(k, withNormals, false);
+  } else {
+#if FG_HAVE_CUDA
+    backwardCuda(k, withNormals, texConvert, texElems, stream);
+#else
+    requireCudaDevice();
+#endif
+  }
+}
+
+// ---- the CPU twin -----------------------------------------------------------------------------------------------
+
+void forwardCpu(const Kern& k) {
+  const int64_t VP = int64_t(k.V) * k.P, VT = int64_t(k.V) * k.T, pix = int64_t(k.V) * k.H * k.W;
+  parallelFor(VP, [&](int64_t i) { vertexTransformElem(k, i); });
+  parallelFor(k.P, [&](int64_t i) { vertexNormalElem(k, int(i)); }, 1024);
+  parallelFor(VT, [&](int64_t i) {
+    int v = int(i / k.T), t = int(i % k.T);
+    TriGeom g = triGeom(k, v, t);
+    k.facing[i] = int8_t(g.orient);
+    Box b{1, 1, 0, 0};
+    if (!triBBox(k, g, b.x0, b.y0, b.x1, b.y1)) b = Box{1, 1, 0, 0};
+    k.bbox[i] = b;
+  }, 1024);
+  std::fill(k.keys, k.keys + pix, kNoKey);
+  // rasterise in bands of rows: each band is written by one task only; the min over keys is order independent
+  const int band = 16;
+  const int nb = (k.H + band - 1) / band;
+  parallelFor(int64_t(k.V) * nb, [&](int64_t i) {
+    int v = int(i / nb), y0 = int(i % nb) * band, y1 = std::min(k.H - 1, y0 + band - 1);
+    unsigned long long* keys = k.keys + int64_t(v) * k.H * k.W;
+    for (int t = 0; t < k.T; ++t) {
+      const Box& b = k.bbox[int64_t(v) * k.T + t];
+      if (b.x0 > b.x1 || b.y1 < y0 || b.y0 > y1) continue;
+      TriGeom g = triGeom(k, v, t);
+      int ya = std::max(b.y0, y0), yb = std::min(b.y1, y1);
+      for (int y = ya; y <= yb; ++y)
+        for (int x = b.x0; x <= b.x1; ++x) {
+          float e[3], z;
+          if (!covers(g, float(x) + 0.5f, float(y) + 0.5f, k.nearZ, k.farZ, e, z)) continue;
+          unsigned long long key = depthKey(z, t);
+          unsigned long long& dst = keys[int64_t(y) * k.W + x];
+          if (key < dst) dst = key;
+        }
+    }
+  }, 1);
+  parallelFor(pix, [&](int64_t i) { resolveElem(k, i); });
+  if (k.antialias) parallelFor(pix, [&](int64_t i) { antialiasElem(k, i); });
+}
+
+void backwardCpu(const Kern& k, bool withNormals, bool) {
+  const int64_t pix = int64_t(k.V) * k.H * k.W;
+  // serial, in pixel order: the gradient sums are deterministic
+  if (k.antialias)
+    for (int64_t i = 0; i < pix; ++i) antialiasBackwardElem(k, i);
+  for (int64_t i = 0; i < pix; ++i) shadeBackwardElem(k, i);
+  if (!k.dPosOut) return;
+  if (withNormals) parallelFor(k.P, [&](int64_t i) { normalsBackward1Elem(k, int(i)); }, 1024);
+  parallelFor(k.P, [&](int64_t i) { normalsBackward2Elem(k, int(i), withNormals); }, 1024);
+}
+
+void interpolateCpu(const InterpolateParams& p, float* out) {
+  parallelFor(p.numPixels, [&](int64_t i) { interpolateElem(p, out, i); });
+}
+void interpolateBackwardCpu(const InterpolateParams& p, const float* dOut, float* dAttr) {
+  std::fill(dAttr, dAttr + int64_t(p.numRows) * p.numAttr, 0.f);
+  Sink s;
+  s.f = dAttr;
+  for (int64_t i = 0; i < p.numPixels; ++i) interpolateBackwardElem(p, dOut, s, i);
+}
+
+// ---- interpolation dispatchers ----------------------------------------------------------------------------------
+
+namespace {
+void checkInterp(const InterpolateParams& p) {
+  FG_CHECK_ARG(p.attr && p.attrTri && p.triId && p.bary, "interpolate: expected attr, attrTri, triId and bary");
+  FG_CHECK_ARG(p.numRows > 0 && p.numAttr > 0 && p.numTriangles > 0 && p.numPixels >= 0, "interpolate: expected non-empty sizes");
+}
+}  // namespace
+
+void interpolate(Device d, const InterpolateParams& p, float* out, StreamHandle s) {
+  NvtxRange range("raster/interpolate");
+  checkInterp(p);
+  if (d == Device::CPU) return interpolateCpu(p, out);
+#if FG_HAVE_CUDA
+  interpolateCuda(p, out, s);
+#else
+  (void)s;
+  requireCudaDevice();
+#endif
+}
+void interpolateBackward(Device d, const InterpolateParams& p, const float* dOut, float* dAttr, StreamHandle s) {
+  NvtxRange range("raster/interpolateBackward");
+  checkInterp(p);
+  if (d == Device::CPU) return interpolateBackwardCpu(p, dOut, dAttr);
+#if FG_HAVE_CUDA
+  interpolateBackwardCuda(p, dOut, dAttr, s);
+#else
+  (void)s;
+  requireCudaDevice();
+#endif
+}
+
+}  // namespace raster
+}  // namespace fg

@@ -1,0 +1,691 @@
+// The rasteriser's per-element maths (FG_HD: shared by the CPU twin in raster.cpp and the kernels in raster.cu).
+// See raster.hpp for the conventions. Functions marked EXACT use only exactly rounded fg:: ops so that both
+// twins give bit-identical coverage, depth keys and barycentrics.
+#pragma once
+#include <cstdint>
+#include <cstring>
+#include "core/hd.hpp"
+#include "raster/raster.hpp"
+
+namespace fg {
+namespace raster {
+
+constexpr unsigned long long kNoKey = ~0ull;
+constexpr uint32_t kNoTri = 0xffffffffu;
+
+struct V3 {
+  float x, y, z;
+};
+FG_HDI V3 mk(float x, float y, float z) { return V3{x, y, z}; }
+FG_HDI V3 operator+(V3 a, V3 b) { return V3{a.x + b.x, a.y + b.y, a.z + b.z}; }
+FG_HDI V3 operator-(V3 a, V3 b) { return V3{a.x - b.x, a.y - b.y, a.z - b.z}; }
+FG_HDI V3 operator*(float s, V3 a) { return V3{s * a.x, s * a.y, s * a.z}; }
+FG_HDI float dot(V3 a, V3 b) { return a.x * b.x + a.y * b.y + a.z * b.z; }
+FG_HDI V3 cross(V3 a, V3 b) { return V3{a.y * b.z - a.z * b.y, a.z * b.x - a.x * b.z, a.x * b.y - a.y * b.x}; }
+// EXACT cross product (two roundings per product, one per difference; antisymmetric bit for bit).
+FG_HDI V3 crossRn(V3 a, V3 b) {
+  return V3{sub(mul(a.y, b.z), mul(a.z, b.y)), sub(mul(a.z, b.x), mul(a.x, b.z)), sub(mul(a.x, b.y), mul(a.y, b.x))};
+}
+// EXACT canonical cross: computed with the lower vertex index first, so cross(a,b) == -cross(b,a) exactly.
+FG_HDI V3 canonCross(V3 a, int ia, V3 b, int ib) {
+  if (ia <= ib) return crossRn(a, b);
+  V3 r = crossRn(b, a);
+  return V3{-r.x, -r.y, -r.z};
+}
+
+struct Box {
+  int x0, y0, x1, y1;  // inclusive pixel range; x0 > x1: culled
+};
+
+// Gradient sink: plain adds (CPU twin, run in a fixed order), float atomics, or 64-bit fixed-point atomics.
+struct Sink {
+  float* f = nullptr;
+  long long* fx = nullptr;
+  float scale = 1.f;
+  FG_HDI bool on() const { return f || fx; }
+  FG_HDI void add(int64_t i, float v) const {
+#if defined(__CUDA_ARCH__)
+    if (fx) {
+      float s = v * scale;
+      s = fminf(fmaxf(s, -9.0e18f), 9.0e18f);
+      atomicAdd(reinterpret_cast<unsigned long long*>(fx + i), static_cast<unsigned long long>(__float2ll_rn(s)));
+    } else if (f) {
+      atomicAdd(f + i, v);
+    }
+#else
+    if (f) f[i] += v;
+#endif
+  }
+  FG_HDI float read(int64_t i) const { return fx ? float(double(fx[i]) / double(scale)) : (f ? f[i] : 0.f); }
+};
+
+// Everything a kernel needs (POD, passed by value to CUDA kernels).
+struct Kern {
+  int V, H, W, P, T, C;
+  const float* pos;
+  const int32_t* tri;
+  const float* uvs;
+  const int32_t* uvTri;
+  const float* K;
+  const float* E;
+  float nearZ, farZ;
+  const float* tex;
+  int tw, th, wrap, flipV;
+  const float* background;
+  const float* sh;
+  int shFrame;
+  const float* depthRange;
+  int antialias;
+  // topology
+  const int32_t* adj;
+  const int32_t* vfOff;
+  const int32_t* vfList;
+  // state
+  float* hv;
+  float* vn;
+  float* vlen;
+  unsigned long long* keys;
+  int8_t* facing;
+  Box* bbox;  // [V,T] (CPU twin)
+  float* preColor;
+  float* preGrey;
+  // outputs
+  int32_t* oTri;
+  float* oBary;
+  float* oDepth;
+  float* oMask;
+  float* oNormal;
+  float* oGrey;
+  float* oColor;
+  float* oDepthImg;
+  // backward
+  const float* gColor;
+  const float* gGrey;
+  const float* gMask;
+  float* gPreColor;
+  float* gPreGrey;
+  Sink dPos, dTex, dNrm;
+  float* dm;     // [P,3]
+  float* dPosOut;  // [P,3] final
+  float* dTexOut;  // final texture grads (deterministic conversion)
+};
+
+// ---- vertices ---------------------------------------------------------------------------------------------
+
+// EXACT: pixel-homogeneous position of vertex p in view v.
+FG_HDI V3 transformVertex(const Kern& k, int v, int p) {
+  const float* E = k.E + 12 * v;
+  const float* Kv = k.K + 4 * v;
+  float wx = k.pos[3 * p], wy = k.pos[3 * p + 1], wz = k.pos[3 * p + 2];
+  float X = fma(E[0], wx, fma(E[1], wy, fma(E[2], wz, E[3])));
+  float Y = fma(E[4], wx, fma(E[5], wy, fma(E[6], wz, E[7])));
+  float Z = fma(E[8], wx, fma(E[9], wy, fma(E[10], wz, E[11])));
+  return V3{fma(Kv[0], X, mul(Kv[2], Z)), fma(Kv[1], Y, mul(Kv[3], Z)), Z};
+}
+FG_HDI void vertexTransformElem(const Kern& k, int64_t i) {
+  int v = int(i / k.P), p = int(i % k.P);
+  V3 h = transformVertex(k, v, p);
+  k.hv[3 * i] = h.x;
+  k.hv[3 * i + 1] = h.y;
+  k.hv[3 * i + 2] = h.z;
+}
+FG_HDI V3 loadP(const float* a, int64_t i) { return V3{a[3 * i], a[3 * i + 1], a[3 * i + 2]}; }
+FG_HDI V3 faceNormal(const Kern& k, int t) {
+  V3 p0 = loadP(k.pos, k.tri[3 * t]), p1 = loadP(k.pos, k.tri[3 * t + 1]), p2 = loadP(k.pos, k.tri[3 * t + 2]);
+  return cross(p1 - p0, p2 - p0);
+}
+FG_HDI void vertexNormalElem(const Kern& k, int p) {
+  V3 m = mk(0, 0, 0);
+  for (int j = k.vfOff[p]; j < k.vfOff[p + 1]; ++j) m = m + faceNormal(k, k.vfList[j] / 3);
+  float len = sqrtf(dot(m, m));
+  float inv = len > 0.f ? 1.f / len : 0.f;
+  k.vn[3 * p] = m.x * inv;
+  k.vn[3 * p + 1] = m.y * inv;
+  k.vn[3 * p + 2] = m.z * inv;
+  k.vlen[p] = len;
+}
+
+// ---- coverage (EXACT) -----------------------------------------------------------------------------------------
+
+struct TriGeom {
+  V3 P[3];
+  V3 c[3];  // c[i] = P_j x P_k (j = i+1, k = i+2), canonical
+  float D;
+  int orient;
+  int vi[3];
+};
+FG_HDI TriGeom triGeom(const Kern& k, int v, int t) {
+  TriGeom g;
+  const float* hv = k.hv + int64_t(v) * k.P * 3;
+  for (int i = 0; i < 3; ++i) {
+    g.vi[i] = k.tri[3 * t + i];
+    g.P[i] = loadP(hv, g.vi[i]);
+  }
+  for (int i = 0; i < 3; ++i) {
+    int j = (i + 1) % 3, l = (i + 2) % 3;
+    g.c[i] = canonCross(g.P[j], g.vi[j], g.P[l], g.vi[l]);
+  }
+  g.D = fma(g.P[0].x, g.c[0].x, fma(g.P[0].y, g.c[0].y, mul(g.P[0].z, g.c[0].z)));
+  g.orient = g.D > 0.f ? 1 : (g.D < 0.f ? -1 : 0);
+  return g;
+}
+FG_HDI float edgeAt(V3 c, float px, float py) { return fma(px, c.x, fma(py, c.y, c.z)); }
+// Tie rule for a pixel centre exactly on an edge: owned when the oriented edge normal is "positive".
+FG_HDI bool ownsTie(V3 c, int orient) {
+  float x = orient > 0 ? c.x : -c.x, y = orient > 0 ? c.y : -c.y, z = orient > 0 ? c.z : -c.z;
+  return x > 0.f || (x == 0.f && (y > 0.f || (y == 0.f && z > 0.f)));
+}
+// Pixel centre (px, py) inside g and within [nearZ, farZ]: returns the camera depth in z and edge values in e.
+FG_HDI bool covers(const TriGeom& g, float px, float py, float nearZ, float farZ, float* e, float& z) {
+  if (!g.orient) return false;
+  for (int i = 0; i < 3; ++i) {
+    e[i] = edgeAt(g.c[i], px, py);
+    float o = g.orient > 0 ? e[i] : -e[i];
+    if (!(o > 0.f) && !(o == 0.f && ownsTie(g.c[i], g.orient))) return false;
+  }
+  float S = add(add(e[0], e[1]), e[2]);
+  z = div(g.D, S);
+  return z >= nearZ && z <= farZ;
+}
+FG_HDI uint32_t floatBits(float z) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(z);
+#else
+  uint32_t b;
+  std::memcpy(&b, &z, 4);
+  return b;
+#endif
+}
+FG_HDI float bitsFloat(uint32_t b) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(b);
+#else
+  float z;
+  std::memcpy(&z, &b, 4);
+  return z;
+#endif
+}
+// Depth key: z > 0 here, so its float bits order like z; ties go to the lower triangle id.
+FG_HDI unsigned long long depthKey(float z, int t) {
+  return (static_cast<unsigned long long>(floatBits(z)) << 32) | static_cast<uint32_t>(t);
+}
+FG_HDI float keyDepth(unsigned long long key) { return bitsFloat(uint32_t(key >> 32)); }
+
+// Conservative pixel bounding box of the part of g in front of the near plane (EXACT ops, so both twins agree).
+// Returns false when the triangle cannot cover any pixel.
+FG_HDI bool triBBox(const Kern& k, const TriGeom& g, int& x0, int& y0, int& x1, int& y1) {
+  if (!g.orient) return false;
+  float mnx = 3e38f, mny = 3e38f, mxx = -3e38f, mxy = -3e38f;
+  int n = 0, nFar = 0;
+  for (int i = 0; i < 3; ++i) {
+    V3 a = g.P[i];
+    if (a.z > k.farZ) ++nFar;
+    if (a.z >= k.nearZ) {
+      float x = div(a.x, a.z), y = div(a.y, a.z);
+      mnx = fminf(mnx, x); mxx = fmaxf(mxx, x); mny = fminf(mny, y); mxy = fmaxf(mxy, y);
+      ++n;
+    }
+    V3 b = g.P[(i + 1) % 3];
+    if ((a.z >= k.nearZ) != (b.z >= k.nearZ)) {
+      float s = div(sub(k.nearZ, a.z), sub(b.z, a.z));
+      float X = fma(s, sub(b.x, a.x), a.x), Y = fma(s, sub(b.y, a.y), a.y);
+      float x = div(X, k.nearZ), y = div(Y, k.nearZ);
+      mnx = fminf(mnx, x); mxx = fmaxf(mxx, x); mny = fminf(mny, y); mxy = fmaxf(mxy, y);
+    }
+  }
+  if (n == 0 || nFar == 3) return false;
+  if (!(mnx <= mxx) || !(mny <= mxy)) return false;  // NaN
+  mnx = fmaxf(mnx, -1e7f); mny = fmaxf(mny, -1e7f); mxx = fminf(mxx, 1e7f); mxy = fminf(mxy, 1e7f);
+  // pixel x is sampled at x + 0.5; the margin covers the rounding of the projection and the edge functions
+  float ex = fma(1e-5f, fmaxf(fabsf(mnx), fabsf(mxx)), 0.01f), ey = fma(1e-5f, fmaxf(fabsf(mny), fabsf(mxy)), 0.01f);
+  x0 = maxv(int(ceilf(sub(sub(mnx, 0.5f), ex))), 0);
+  y0 = maxv(int(ceilf(sub(sub(mny, 0.5f), ey))), 0);
+  x1 = minv(int(floorf(add(sub(mxx, 0.5f), ex))), k.W - 1);
+  y1 = minv(int(floorf(add(sub(mxy, 0.5f), ey))), k.H - 1);
+  return x0 <= x1 && y0 <= y1;
+}
+
+// ---- shading -------------------------------------------------------------------------------------------------
+
+FG_HDI void shBasis(V3 n, float* Y) {
+  Y[0] = 0.282095f;
+  Y[1] = 0.488603f * n.y;
+  Y[2] = 0.488603f * n.z;
+  Y[3] = 0.488603f * n.x;
+  Y[4] = 1.092548f * n.x * n.y;
+  Y[5] = 1.092548f * n.y * n.z;
+  Y[6] = 0.315392f * (3.f * n.z * n.z - 1.f);
+  Y[7] = 1.092548f * n.x * n.z;
+  Y[8] = 0.546274f * (n.x * n.x - n.y * n.y);
+}
+// d(sum_k c_k Y_k(n)) / dn
+FG_HDI V3 shGrad(V3 n, const float* c) {
+  V3 g;
+  g.x = 0.488603f * c[3] + 1.092548f * (n.y * c[4] + n.z * c[7]) + 2.f * 0.546274f * n.x * c[8];
+  g.y = 0.488603f * c[1] + 1.092548f * (n.x * c[4] + n.z * c[5]) - 2.f * 0.546274f * n.y * c[8];
+  g.z = 0.488603f * c[2] + 1.092548f * (n.y * c[5] + n.x * c[7]) + 6.f * 0.315392f * n.z * c[6];
+  return g;
+}
+FG_HDI V3 rotate(const float* E, V3 n) {
+  return V3{E[0] * n.x + E[1] * n.y + E[2] * n.z, E[4] * n.x + E[5] * n.y + E[6] * n.z, E[8] * n.x + E[9] * n.y + E[10] * n.z};
+}
+FG_HDI V3 rotateT(const float* E, V3 n) {
+  return V3{E[0] * n.x + E[4] * n.y + E[8] * n.z, E[1] * n.x + E[5] * n.y + E[9] * n.z, E[2] * n.x + E[6] * n.y + E[10] * n.z};
+}
+
+// Bilinear footprint of a texture lookup.
+struct Tap {
+  int64_t idx[4];  // texel indices (row-major texel number)
+  float w[4];
+  float fx, fy;
+  float dtdu, dtdv;  // d(texel x)/du, d(texel y)/dv
+};
+FG_HDI int wrapIndex(int i, int n, int mode) {
+  if (mode == int(Wrap::Repeat)) {
+    int r = i % n;
+    return r < 0 ? r + n : r;
+  }
+  return clampv(i, 0, n - 1);
+}
+FG_HDI Tap texTap(const Kern& k, float u, float v) {
+  Tap t;
+  float vv = k.flipV ? 1.f - v : v;
+  float tx = u * float(k.tw) - 0.5f, ty = vv * float(k.th) - 0.5f;
+  tx = fminf(fmaxf(tx, -1e6f), 1e6f);  // NaN-safe enough: NaN stays NaN -> floorf(NaN) -> clamp below
+  ty = fminf(fmaxf(ty, -1e6f), 1e6f);
+  if (!(tx == tx)) tx = 0.f;
+  if (!(ty == ty)) ty = 0.f;
+  float x0f = floorf(tx), y0f = floorf(ty);
+  t.fx = tx - x0f;
+  t.fy = ty - y0f;
+  int x0 = int(x0f), y0 = int(y0f);
+  int xa = wrapIndex(x0, k.tw, k.wrap), xb = wrapIndex(x0 + 1, k.tw, k.wrap);
+  int ya = wrapIndex(y0, k.th, k.wrap), yb = wrapIndex(y0 + 1, k.th, k.wrap);
+  t.idx[0] = int64_t(ya) * k.tw + xa;
+  t.idx[1] = int64_t(ya) * k.tw + xb;
+  t.idx[2] = int64_t(yb) * k.tw + xa;
+  t.idx[3] = int64_t(yb) * k.tw + xb;
+  t.w[0] = (1.f - t.fx) * (1.f - t.fy);
+  t.w[1] = t.fx * (1.f - t.fy);
+  t.w[2] = (1.f - t.fx) * t.fy;
+  t.w[3] = t.fx * t.fy;
+  t.dtdu = float(k.tw);
+  t.dtdv = k.flipV ? -float(k.th) : float(k.th);
+  return t;
+}
+
+// Everything the shading of one covered pixel needs.
+struct PixelGeom {
+  TriGeom g;
+  float e[3], b[3], S, z;
+  float px, py;
+};
+FG_HDI bool pixelGeom(const Kern& k, int v, int t, int x, int y, PixelGeom& pg) {
+  pg.g = triGeom(k, v, t);
+  pg.px = float(x) + 0.5f;
+  pg.py = float(y) + 0.5f;
+  for (int i = 0; i < 3; ++i) pg.e[i] = edgeAt(pg.g.c[i], pg.px, pg.py);
+  pg.S = add(add(pg.e[0], pg.e[1]), pg.e[2]);
+  pg.z = div(pg.g.D, pg.S);
+  for (int i = 0; i < 3; ++i) pg.b[i] = div(pg.e[i], pg.S);
+  return pg.S != 0.f;
+}
+
+FG_HDI void resolveElem(const Kern& k, int64_t pix) {
+  const int64_t HW = int64_t(k.H) * k.W;
+  int v = int(pix / HW);
+  int64_t r = pix % HW;
+  int y = int(r / k.W), x = int(r % k.W);
+  unsigned long long key = k.keys[pix];
+  float* colorDst = k.antialias ? k.preColor : k.oColor;
+  float* greyDst = k.antialias ? k.preGrey : k.oGrey;
+  uint32_t tu = uint32_t(key & 0xffffffffull);
+  PixelGeom pg;
+  bool hit = key != kNoKey && pixelGeom(k, v, int(tu), x, y, pg);
+  if (!hit) {
+    if (k.oTri) k.oTri[pix] = -1;
+    if (k.oBary) { k.oBary[2 * pix] = 0.f; k.oBary[2 * pix + 1] = 0.f; }
+    if (k.oDepth) k.oDepth[pix] = 0.f;
+    if (k.oMask && !k.antialias) k.oMask[pix] = 0.f;
+    if (k.oNormal) { k.oNormal[3 * pix] = 0.f; k.oNormal[3 * pix + 1] = 0.f; k.oNormal[3 * pix + 2] = 0.f; }
+    if (greyDst) greyDst[pix] = 0.f;
+    if (colorDst)
+      for (int c = 0; c < k.C; ++c) colorDst[pix * k.C + c] = k.background ? k.background[c] : 0.f;
+    if (k.oDepthImg) k.oDepthImg[pix] = 0.f;
+    return;
+  }
+  int t = int(tu);
+  if (k.oTri) k.oTri[pix] = t;
+  if (k.oBary) { k.oBary[2 * pix] = pg.b[0]; k.oBary[2 * pix + 1] = pg.b[1]; }
+  if (k.oDepth) k.oDepth[pix] = pg.z;
+  if (k.oMask && !k.antialias) k.oMask[pix] = 1.f;
+  if (k.oDepthImg) {
+    float dn = k.depthRange ? k.depthRange[2 * v] : k.nearZ, df = k.depthRange ? k.depthRange[2 * v + 1] : k.farZ;
+    float d = (df - pg.z) / (df - dn);
+    k.oDepthImg[pix] = fminf(fmaxf(d, 0.f), 1.f);
+  }
+  if (k.oNormal || greyDst) {
+    V3 m = mk(0, 0, 0);
+    for (int i = 0; i < 3; ++i) m = m + pg.b[i] * loadP(k.vn, pg.g.vi[i]);
+    float len = sqrtf(dot(m, m));
+    V3 n = len > 0.f ? (1.f / len) * m : mk(0, 0, 0);
+    const float* E = k.E + 12 * v;
+    V3 nc = rotate(E, n);
+    if (k.oNormal) { k.oNormal[3 * pix] = nc.x; k.oNormal[3 * pix + 1] = nc.y; k.oNormal[3 * pix + 2] = nc.z; }
+    if (greyDst) {
+      float Y[9];
+      shBasis(k.shFrame == int(ShFrame::Camera) ? nc : n, Y);
+      float s = 0.f;
+      for (int i = 0; i < 9; ++i) s += k.sh[9 * v + i] * Y[i];
+      greyDst[pix] = s;
+    }
+  }
+  if (colorDst) {
+    float u = 0.f, vv = 0.f;
+    for (int i = 0; i < 3; ++i) {
+      int ui = k.uvTri[3 * t + i];
+      u += pg.b[i] * k.uvs[2 * ui];
+      vv += pg.b[i] * k.uvs[2 * ui + 1];
+    }
+    Tap tp = texTap(k, u, vv);
+    for (int c = 0; c < k.C; ++c) {
+      float s = 0.f;
+      for (int j = 0; j < 4; ++j) s += tp.w[j] * k.tex[tp.idx[j] * k.C + c];
+      colorDst[pix * k.C + c] = s;
+    }
+  }
+}
+
+// ---- antialiasing ------------------------------------------------------------------------------------------------
+
+struct Pair {
+  int active;
+  int64_t blended, src;  // pixel indices
+  float alpha, dadt;
+  int tri, edge, orient;
+  float ef, eo;            // oriented edge values at F's pixel and at the other pixel
+  float fpx, fpy, opx, opy;  // pixel centres
+};
+// The pair (a, b) of adjacent pixels (b right of or below a) in view v.
+FG_HDI Pair evalPair(const Kern& k, int v, int ax, int ay, int bx, int by) {
+  Pair pr;
+  pr.active = 0;
+  const int64_t base = int64_t(v) * k.H * k.W;
+  int64_t pa = base + int64_t(ay) * k.W + ax, pb = base + int64_t(by) * k.W + bx;
+  unsigned long long ka = k.keys[pa], kb = k.keys[pb];
+  uint32_t ta = uint32_t(ka), tb = uint32_t(kb);
+  if (ta == tb) return pr;  // same triangle, or both background
+  bool fAtA = ka < kb;      // nearer (background keys are ~0)
+  unsigned long long kf = fAtA ? ka : kb;
+  int t = int(uint32_t(kf));
+  TriGeom g = triGeom(k, v, t);
+  if (!g.orient) return pr;
+  int fx = fAtA ? ax : bx, fy = fAtA ? ay : by, ox = fAtA ? bx : ax, oy = fAtA ? by : ay;
+  float fpx = float(fx) + 0.5f, fpy = float(fy) + 0.5f, opx = float(ox) + 0.5f, opy = float(oy) + 0.5f;
+  int best = -1;
+  float bestT = 2.f, bef = 0.f, beo = 0.f;
+  for (int i = 0; i < 3; ++i) {
+    float ef = float(g.orient) * edgeAt(g.c[i], fpx, fpy), eo = float(g.orient) * edgeAt(g.c[i], opx, opy);
+    if (eo < 0.f && ef >= 0.f) {
+      float tt = ef / (ef - eo);
+      if (tt < bestT) { bestT = tt; best = i; bef = ef; beo = eo; }
+    }
+  }
+  if (best < 0) return pr;
+  int nb = k.adj[3 * t + best];
+  if (nb >= 0 && k.facing[int64_t(v) * k.T + nb] == g.orient) return pr;  // interior edge: no silhouette
+  pr.active = 1;
+  pr.tri = t;
+  pr.edge = best;
+  pr.orient = g.orient;
+  pr.ef = bef;
+  pr.eo = beo;
+  pr.fpx = fpx; pr.fpy = fpy; pr.opx = opx; pr.opy = opy;
+  int64_t pf = fAtA ? pa : pb, po = fAtA ? pb : pa;
+  if (bestT > 0.5f) { pr.blended = po; pr.src = pf; pr.alpha = bestT - 0.5f; pr.dadt = 1.f; }
+  else { pr.blended = pf; pr.src = po; pr.alpha = 0.5f - bestT; pr.dadt = -1.f; }
+  return pr;
+}
+// The (up to) 4 pairs that involve pixel (x, y), each in canonical (a, b) order. Returns the count.
+FG_HDI int pairsOf(const Kern& k, int v, int x, int y, Pair* out) {
+  int n = 0;
+  if (x > 0) out[n++] = evalPair(k, v, x - 1, y, x, y);
+  if (x + 1 < k.W) out[n++] = evalPair(k, v, x, y, x + 1, y);
+  if (y > 0) out[n++] = evalPair(k, v, x, y - 1, x, y);
+  if (y + 1 < k.H) out[n++] = evalPair(k, v, x, y, x, y + 1);
+  return n;
+}
+FG_HDI float preMask(const Kern& k, int64_t p) { return k.keys[p] == kNoKey ? 0.f : 1.f; }
+
+FG_HDI void antialiasElem(const Kern& k, int64_t pix) {
+  const int64_t HW = int64_t(k.H) * k.W;
+  int v = int(pix / HW);
+  int64_t r = pix % HW;
+  int y = int(r / k.W), x = int(r % k.W);
+  Pair prs[4];
+  int n = pairsOf(k, v, x, y, prs);
+  float m = preMask(k, pix);
+  float g = k.preGrey ? k.preGrey[pix] : 0.f;
+  float mo = m, go = g;
+  for (int i = 0; i < n; ++i) {
+    const Pair& pr = prs[i];
+    if (!pr.active || pr.blended != pix) continue;
+    mo += pr.alpha * (preMask(k, pr.src) - m);
+    if (k.preGrey) go += pr.alpha * (k.preGrey[pr.src] - g);
+  }
+  if (k.oMask) k.oMask[pix] = mo;
+  if (k.oGrey && k.preGrey) k.oGrey[pix] = go;
+  if (k.oColor && k.preColor) {
+    for (int c = 0; c < k.C; ++c) {
+      float cp = k.preColor[pix * k.C + c], co = cp;
+      for (int i = 0; i < n; ++i) {
+        const Pair& pr = prs[i];
+        if (pr.active && pr.blended == pix) co += pr.alpha * (k.preColor[pr.src * k.C + c] - cp);
+      }
+      k.oColor[pix * k.C + c] = co;
+    }
+  }
+}
+
+// ---- backward ------------------------------------------------------------------------------------------------------
+
+// Gradient w.r.t. the pixel-homogeneous vertex (view v, vertex p) -> world position gradient, into the sink.
+FG_HDI void addHvGrad(const Kern& k, int v, int p, V3 g) {
+  const float* Kv = k.K + 4 * v;
+  const float* E = k.E + 12 * v;
+  V3 dc = mk(Kv[0] * g.x, Kv[1] * g.y, Kv[2] * g.x + Kv[3] * g.y + g.z);
+  V3 dw = rotateT(E, dc);
+  k.dPos.add(3 * int64_t(p), dw.x);
+  k.dPos.add(3 * int64_t(p) + 1, dw.y);
+  k.dPos.add(3 * int64_t(p) + 2, dw.z);
+}
+
+// Antialiasing backward for pixel pix: gradients w.r.t. the pre-antialiasing images (written to gPreColor /
+// gPreGrey, gathered, no atomics) and the edge-vertex gradients of the pairs where pix is the blended pixel.
+FG_HDI void antialiasBackwardElem(const Kern& k, int64_t pix) {
+  const int64_t HW = int64_t(k.H) * k.W;
+  int v = int(pix / HW);
+  int64_t r = pix % HW;
+  int y = int(r / k.W), x = int(r % k.W);
+  Pair prs[4];
+  int n = pairsOf(k, v, x, y, prs);
+  float keep = 1.f;
+  for (int i = 0; i < n; ++i)
+    if (prs[i].active && prs[i].blended == pix) keep -= prs[i].alpha;
+  if (k.gPreGrey) {
+    float gg = k.gGrey ? k.gGrey[pix] * keep : 0.f;
+    for (int i = 0; i < n; ++i)
+      if (prs[i].active && prs[i].src == pix && k.gGrey) gg += prs[i].alpha * k.gGrey[prs[i].blended];
+    k.gPreGrey[pix] = gg;
+  }
+  if (k.gPreColor) {
+    for (int c = 0; c < k.C; ++c) {
+      float gc = k.gColor ? k.gColor[pix * k.C + c] * keep : 0.f;
+      for (int i = 0; i < n; ++i)
+        if (prs[i].active && prs[i].src == pix && k.gColor) gc += prs[i].alpha * k.gColor[prs[i].blended * k.C + c];
+      k.gPreColor[pix * k.C + c] = gc;
+    }
+  }
+  if (!k.dPos.on()) return;
+  for (int i = 0; i < n; ++i) {
+    const Pair& pr = prs[i];
+    if (!pr.active || pr.blended != pix) continue;
+    float dLda = 0.f;
+    if (k.gMask) dLda += k.gMask[pix] * (preMask(k, pr.src) - preMask(k, pix));
+    if (k.gGrey && k.preGrey) dLda += k.gGrey[pix] * (k.preGrey[pr.src] - k.preGrey[pix]);
+    if (k.gColor && k.preColor)
+      for (int c = 0; c < k.C; ++c) dLda += k.gColor[pix * k.C + c] * (k.preColor[pr.src * k.C + c] - k.preColor[pix * k.C + c]);
+    if (dLda == 0.f) continue;
+    float dLdt = dLda * pr.dadt;
+    float den = pr.ef - pr.eo;
+    float inv2 = 1.f / (den * den);
+    float gf = dLdt * (-pr.eo) * inv2 * float(pr.orient), go = dLdt * pr.ef * inv2 * float(pr.orient);
+    V3 w = mk(gf * pr.fpx + go * pr.opx, gf * pr.fpy + go * pr.opy, gf + go);
+    TriGeom g = triGeom(k, v, pr.tri);
+    int j = (pr.edge + 1) % 3, l = (pr.edge + 2) % 3;
+    addHvGrad(k, v, g.vi[j], cross(g.P[l], w));
+    addHvGrad(k, v, g.vi[l], cross(w, g.P[j]));
+  }
+}
+
+// Shading backward for pixel pix: texture, vertex-normal and barycentric (-> position) gradients.
+FG_HDI void shadeBackwardElem(const Kern& k, int64_t pix) {
+  unsigned long long key = k.keys[pix];
+  if (key == kNoKey) return;
+  const int64_t HW = int64_t(k.H) * k.W;
+  int v = int(pix / HW);
+  int64_t r = pix % HW;
+  int y = int(r / k.W), x = int(r % k.W);
+  int t = int(uint32_t(key));
+  const float* gC = k.gPreColor;
+  float gG = k.gPreGrey ? k.gPreGrey[pix] : 0.f;
+  bool wantC = gC != nullptr && k.tex != nullptr;
+  bool wantG = gG != 0.f;
+  if (!wantC && !wantG) return;
+  PixelGeom pg;
+  if (!pixelGeom(k, v, t, x, y, pg)) return;
+  float db[3] = {0.f, 0.f, 0.f};
+  if (wantC) {
+    float u = 0.f, vv = 0.f;
+    float uvi[3][2];
+    for (int i = 0; i < 3; ++i) {
+      int ui = k.uvTri[3 * t + i];
+      uvi[i][0] = k.uvs[2 * ui];
+      uvi[i][1] = k.uvs[2 * ui + 1];
+      u += pg.b[i] * uvi[i][0];
+      vv += pg.b[i] * uvi[i][1];
+    }
+    Tap tp = texTap(k, u, vv);
+    float dtx = 0.f, dty = 0.f;
+    for (int c = 0; c < k.C; ++c) {
+      float gc = gC[pix * k.C + c];
+      if (gc == 0.f) continue;
+      float t0 = k.tex[tp.idx[0] * k.C + c], t1 = k.tex[tp.idx[1] * k.C + c], t2 = k.tex[tp.idx[2] * k.C + c],
+            t3 = k.tex[tp.idx[3] * k.C + c];
+      dtx += gc * ((1.f - tp.fy) * (t1 - t0) + tp.fy * (t3 - t2));
+      dty += gc * ((1.f - tp.fx) * (t2 - t0) + tp.fx * (t3 - t1));
+      if (k.dTex.on())
+        for (int j = 0; j < 4; ++j) k.dTex.add(tp.idx[j] * k.C + c, tp.w[j] * gc);
+    }
+    float du = dtx * tp.dtdu, dv = dty * tp.dtdv;
+    for (int i = 0; i < 3; ++i) db[i] += du * uvi[i][0] + dv * uvi[i][1];
+  }
+  if (wantG) {
+    V3 nv[3];
+    V3 m = mk(0, 0, 0);
+    for (int i = 0; i < 3; ++i) {
+      nv[i] = loadP(k.vn, pg.g.vi[i]);
+      m = m + pg.b[i] * nv[i];
+    }
+    float len = sqrtf(dot(m, m));
+    if (len > 0.f) {
+      V3 n = (1.f / len) * m;
+      const float* E = k.E + 12 * v;
+      V3 dn;
+      if (k.shFrame == int(ShFrame::Camera)) dn = rotateT(E, gG * shGrad(rotate(E, n), k.sh + 9 * v));
+      else dn = gG * shGrad(n, k.sh + 9 * v);
+      V3 dmv = (1.f / len) * (dn - dot(n, dn) * n);
+      for (int i = 0; i < 3; ++i) {
+        db[i] += dot(dmv, nv[i]);
+        if (k.dNrm.on()) {
+          k.dNrm.add(3 * int64_t(pg.g.vi[i]), pg.b[i] * dmv.x);
+          k.dNrm.add(3 * int64_t(pg.g.vi[i]) + 1, pg.b[i] * dmv.y);
+          k.dNrm.add(3 * int64_t(pg.g.vi[i]) + 2, pg.b[i] * dmv.z);
+        }
+      }
+    }
+  }
+  if (!k.dPos.on()) return;
+  // b_i = e_i / S:  dL/de_m = (dL/db_m - sum_i b_i dL/db_i) / S;  e_m = p . (P_j x P_k)
+  float sb = pg.b[0] * db[0] + pg.b[1] * db[1] + pg.b[2] * db[2];
+  V3 p = mk(pg.px, pg.py, 1.f);
+  V3 dP[3] = {mk(0, 0, 0), mk(0, 0, 0), mk(0, 0, 0)};
+  for (int m = 0; m < 3; ++m) {
+    float ge = (db[m] - sb) / pg.S;
+    if (ge == 0.f) continue;
+    int j = (m + 1) % 3, l = (m + 2) % 3;
+    V3 w = ge * p;
+    dP[j] = dP[j] + cross(pg.g.P[l], w);
+    dP[l] = dP[l] + cross(w, pg.g.P[j]);
+  }
+  for (int i = 0; i < 3; ++i) addHvGrad(k, v, pg.g.vi[i], dP[i]);
+}
+
+// Vertex normals backward, pass 1: dL/dm_v (m_v = the unnormalised normal sum) from dL/dn_v.
+FG_HDI void normalsBackward1Elem(const Kern& k, int p) {
+  V3 g = mk(k.dNrm.read(3 * int64_t(p)), k.dNrm.read(3 * int64_t(p) + 1), k.dNrm.read(3 * int64_t(p) + 2));
+  V3 n = loadP(k.vn, p);
+  float len = k.vlen[p];
+  V3 d = len > 0.f ? (1.f / len) * (g - dot(n, g) * n) : mk(0, 0, 0);
+  k.dm[3 * p] = d.x;
+  k.dm[3 * p + 1] = d.y;
+  k.dm[3 * p + 2] = d.z;
+}
+// Pass 2 (gather over the vertex's triangles): final dPositions = accumulated + face-normal chain.
+FG_HDI void normalsBackward2Elem(const Kern& k, int p, bool withNormals) {
+  V3 acc = mk(k.dPos.read(3 * int64_t(p)), k.dPos.read(3 * int64_t(p) + 1), k.dPos.read(3 * int64_t(p) + 2));
+  if (withNormals) {
+    for (int j = k.vfOff[p]; j < k.vfOff[p + 1]; ++j) {
+      int t = k.vfList[j] / 3, corner = k.vfList[j] % 3;
+      int i0 = k.tri[3 * t], i1 = k.tri[3 * t + 1], i2 = k.tri[3 * t + 2];
+      V3 u = loadP(k.dm, i0) + loadP(k.dm, i1) + loadP(k.dm, i2);
+      V3 p0 = loadP(k.pos, i0), p1 = loadP(k.pos, i1), p2 = loadP(k.pos, i2);
+      V3 e1 = p1 - p0, e2 = p2 - p0;
+      V3 g1 = cross(e2, u), g2 = cross(u, e1);
+      if (corner == 0) acc = acc - (g1 + g2);
+      else if (corner == 1) acc = acc + g1;
+      else acc = acc + g2;
+    }
+  }
+  k.dPosOut[3 * p] = acc.x;
+  k.dPosOut[3 * p + 1] = acc.y;
+  k.dPosOut[3 * p + 2] = acc.z;
+}
+
+// ---- generic interpolation ------------------------------------------------------------------------------------------
+FG_HDI void interpolateElem(const InterpolateParams& p, float* out, int64_t pix) {
+  int t = p.triId[pix];
+  float* o = out + pix * p.numAttr;
+  if (t < 0 || t >= p.numTriangles) {
+    for (int a = 0; a < p.numAttr; ++a) o[a] = 0.f;
+    return;
+  }
+  float b0 = p.bary[2 * pix], b1 = p.bary[2 * pix + 1], b2 = 1.f - b0 - b1;
+  const float* r0 = p.attr + int64_t(p.attrTri[3 * t]) * p.numAttr;
+  const float* r1 = p.attr + int64_t(p.attrTri[3 * t + 1]) * p.numAttr;
+  const float* r2 = p.attr + int64_t(p.attrTri[3 * t + 2]) * p.numAttr;
+  for (int a = 0; a < p.numAttr; ++a) o[a] = b0 * r0[a] + b1 * r1[a] + b2 * r2[a];
+}
+FG_HDI void interpolateBackwardElem(const InterpolateParams& p, const float* dOut, const Sink& s, int64_t pix) {
+  int t = p.triId[pix];
+  if (t < 0 || t >= p.numTriangles) return;
+  float b[3] = {p.bary[2 * pix], p.bary[2 * pix + 1], 0.f};
+  b[2] = 1.f - b[0] - b[1];
+  for (int i = 0; i < 3; ++i) {
+    int64_t row = int64_t(p.attrTri[3 * t + i]) * p.numAttr;
+    for (int a = 0; a < p.numAttr; ++a) s.add(row + a, b[i] * dOut[pix * p.numAttr + a]);
+  }
+}
+
+}  // namespace raster
+}  // namespace fg
