@@ -81,7 +81,7 @@ export interface OrbitOptions {
   azimuthStart?: number;
   /** Total azimuth span in degrees (default 360). */
   azimuthSpan?: number;
-  /** Fraction of the image height the bounding sphere fills (default 0.9). */
+  /** Fraction of the smaller image side that the box's bounding sphere spans (default 1.1: a head's bounding sphere is loose). */
   fill?: number;
   /** World up (default +y) and the front direction of the object (default +z, the OBJ/ICT convention). */
   up?: Vec3;
@@ -97,7 +97,7 @@ export function orbitCameras(box: BoundingBox, o: OrbitOptions): PinholeCamera[]
   if (!(Number.isInteger(width) && width >= 1 && Number.isInteger(height) && height >= 1))
     throw new FaceG2EError('E_INVALID_ARGUMENT', `size: expected integers >= 1, got ${width}x${height}`);
   const fovY = o.fovY ?? 30;
-  const fill = o.fill ?? 0.9;
+  const fill = o.fill ?? 1.1;
   if (!(fill > 0 && fill <= 1.5)) throw new FaceG2EError('E_INVALID_ARGUMENT', `fill: expected (0, 1.5], got ${fill}`);
   const up = normalize(o.up ?? [0, 1, 0]);
   const front = normalize(o.front ?? [0, 0, 1]);
@@ -125,7 +125,7 @@ export function orbitCameras(box: BoundingBox, o: OrbitOptions): PinholeCamera[]
       intrinsics: intr,
       extrinsics: lookAt(eye, centre, up),
       eye,
-      depthRange: [Math.max(dist - radius, 1e-6), dist + radius],
+      depthRange: [Math.max(dist - 0.75 * radius, 1e-6), dist + 0.75 * radius],
     });
   }
   return cams;

@@ -12,3 +12,8 @@ export {
   readManifest, validateManifest, buildEngines, inspectEngineFolder, tensorrtInfo, targetDenoise, codecEncode, codecDecode, codecInfo, MANIFEST_FILE,
   type EngineManifest, type EngineSpec, type TensorSpec, type BuildOptions, type BuildResult, type TensorRTInfo, type CfgOrder, type CodecName,
 } from './engines';
+export { ClipTokenizer, clipClean, bytesToUnicode, CLIP_CONTEXT_LENGTH, type EncodePaddedOptions, type DecodeOptions } from './tokenizer';
+export * as models from './models/index';
+export { loadModel, saveModel, modelInfo, importModel, MODEL_KINDS, type HeadModel, type ModelInfo, type ModelKind } from './models/index';
+export { parseObj, readObj, triangulate, readMtl, writeObj, writeMtl, type ObjMesh, type TriangleMesh } from './io/obj';
+export { readNpy, float16ToFloat32, float32ToFloat16 } from './io/npy';

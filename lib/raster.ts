@@ -115,7 +115,7 @@ export function shFromDirection(towardLight: [number, number, number], diffuse =
   if (!(l > 0)) throw new FaceG2EError('E_INVALID_ARGUMENT', 'towardLight: expected a non-zero direction');
   const [x, y, z] = towardLight.map((v) => v / l);
   const Y = [0.282095, 0.488603 * y, 0.488603 * z, 0.488603 * x, 1.092548 * x * y, 1.092548 * y * z, 0.315392 * (3 * z * z - 1), 1.092548 * x * z, 0.546274 * (x * x - y * y)];
-  const A = [1, 2 / 3, 2 / 3, 2 / 3, 1 / 4, 1 / 4, 1 / 4, 1 / 4, 1 / 4]; // A_l / pi
+  const A = [Math.PI, (2 * Math.PI) / 3, (2 * Math.PI) / 3, (2 * Math.PI) / 3, Math.PI / 4, Math.PI / 4, Math.PI / 4, Math.PI / 4, Math.PI / 4]; // clamped-cosine SH factors A_l
   const c = new Float32Array(9);
   for (let i = 0; i < 9; i++) c[i] = diffuse * A[i] * Y[i];
   c[0] += ambient / 0.282095;

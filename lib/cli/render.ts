@@ -96,7 +96,7 @@ export const renderCommand: CommandModule<object, RenderArgs> = {
       .option('device', { choices: ['cpu', 'cuda'] as const, default: 'cpu' as DeviceName, describe: 'where to render' })
       .option('fov', { type: 'number', default: 30, describe: 'vertical field of view, degrees' })
       .option('elevation', { type: 'number', default: 10, describe: 'camera elevation, degrees' })
-      .option('fill', { type: 'number', default: 0.9, describe: "fraction of the image the mesh's bounding sphere fills" })
+      .option('fill', { type: 'number', default: 1.1, describe: "fraction of the image the mesh's bounding sphere fills" })
       .option('antialias', { type: 'boolean', default: true, describe: 'silhouette antialiasing' }) as never,
   handler: async (a) => {
     if (!(Number.isInteger(a.views) && a.views >= 1 && a.views <= 1000)) throw new FaceG2EError('E_INVALID_ARGUMENT', `--views: expected an integer 1..1000, got ${a.views}`);

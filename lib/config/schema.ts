@@ -271,7 +271,7 @@ export const ViewAngleSchema = z
 
 export const OutputSchema = z
   .strictObject({
-    dir: z.string().min(1).default(D.output.dir).meta(meta({ description: 'Output folder (created if missing).', path: 'outdir' })),
+    dir: z.string().min(1).default(D.output.dir).meta(meta({ description: 'Output folder (created if missing). The default is relative to the working directory.', path: 'outdir' })),
     overwrite: bool(D.output.overwrite, { description: 'Replace existing output files; when false, a run whose outputs exist fails before it starts.' }),
     files: z
       .strictObject({

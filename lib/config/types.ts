@@ -852,7 +852,7 @@ export interface TextureRegularizationConfig {
  */
 export interface OutputConfig {
   /**
-   * Output folder (created if missing).
+   * Output folder (created if missing). The default is relative to the working directory.
    *
    * Accepts a non-empty string.
    * A folder path, relative to the config file's folder (on the command line: to the working directory).

@@ -233,12 +233,18 @@ export function resolveConfig(fileConfig: unknown, cliOverrides: RunConfigOverri
   }
   const cfg = parsed.data as RunConfig;
   delete cfg.$schema;
+  // defaulted paths (output.dir) are relative to the working directory
+  resolvePaths(cfg, path.resolve(options.cliBaseDir ?? process.cwd()));
   return cfg;
 }
 
-/** The defaults as a complete config, given the two required fields (handy for tests and the API). */
-export function defaultConfig(required: { prompt: string; model: string }, options: ResolveOptions = {}): RunConfig {
-  return resolveConfig({}, required, { checkFiles: false, ...options });
+/**
+ * The defaults as a complete config, plus `fields` (which must include the required `prompt` and `model`, and
+ * whatever the cross-field rules need, e.g. `diffusion.engines` for the default TensorRT backend). Files are not
+ * checked. Handy for tests and API callers.
+ */
+export function defaultConfig(fields: RunConfigOverrides & { prompt: string; model: string }, options: ResolveOptions = {}): RunConfig {
+  return resolveConfig({}, fields, { checkFiles: false, ...options });
 }
 
 /** The text prompt for a camera azimuth (degrees), with the view-dependent suffix when enabled. */

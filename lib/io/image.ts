@@ -48,7 +48,9 @@ export async function encodePng(data: Float32Array | Float64Array | Uint8Array |
   if (data.length !== width * height * channels)
     throw new FaceG2EError('E_INVALID_ARGUMENT', `image: expected ${width}x${height}x${channels} = ${width * height * channels} values, got ${data.length}`);
   const u8 = toUint8(data);
-  return sharp(Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength), { raw: { width, height, channels } }).png().toBuffer();
+  let img = sharp(Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength), { raw: { width, height, channels } });
+  if (channels === 1) img = img.toColourspace('b-w');
+  return img.png().toBuffer();
 }
 
 /** Write a PNG atomically. */
@@ -61,6 +63,8 @@ export async function writePng(file: string, data: Float32Array | Float64Array |
 export async function readImage(file: string, channels?: 1 | 3 | 4): Promise<ImageData> {
   try {
     let img = sharp(file);
+    // sharp outputs sRGB unless told otherwise: keep single-channel (grey) files single-channel
+    if (channels === undefined && ((await img.metadata()).channels ?? 3) <= 2) img = img.toColourspace('b-w');
     if (channels === 1) img = img.toColourspace('b-w');
     else if (channels === 3) img = img.removeAlpha();
     else if (channels === 4) img = img.ensureAlpha();

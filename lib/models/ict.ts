@@ -197,17 +197,21 @@ export async function importIct(source: string, options: IctImportOptions = {}):
 
   // parts, triangle parts, regions, landmarks
   const parts: ModelPart[] = [];
-  const polyPart = new Int32Array(obj.faces.vertexCounts.length).fill(-1);
+  const vertexPart = new Int32Array(V).fill(-1);
   for (const p of ICT_PARTS) {
     if (!partNames.includes(p[0])) continue;
     const idx = parts.length;
     const verts = new Uint32Array(p[2] - p[1] + 1);
     for (let v = p[1]; v <= p[2]; v++) verts[v - p[1]] = sub.newIndex[v];
     parts.push({ name: p[0], kind: 'geometry', vertices: verts });
-    polyPart.fill(idx, p[3], Math.min(p[4] + 1, polyPart.length));
+    for (const v of verts) vertexPart[v] = idx;
   }
+  // a triangle belongs to the part of most of its vertices (the first vertex's when all three differ)
   const triPart = new Int32Array(sub.keptTriangles.length);
-  for (let t = 0; t < triPart.length; t++) triPart[t] = polyPart[mesh.faceOfTriangle[sub.keptTriangles[t]]];
+  for (let t = 0; t < triPart.length; t++) {
+    const a = vertexPart[sub.tri[3 * t]], b = vertexPart[sub.tri[3 * t + 1]], c = vertexPart[sub.tri[3 * t + 2]];
+    triPart[t] = b === c ? b : a;
+  }
   const mapList = (list: unknown): Uint32Array | undefined => {
     if (!Array.isArray(list) || !list.every((x) => Number.isInteger(x) && x >= 0 && x < V0)) return undefined;
     const out: number[] = [];

@@ -127,6 +127,7 @@ export async function readMat(file: string, wanted?: string[]): Promise<Map<stri
   } catch (e) {
     throw new FaceG2EError('E_IO', `cannot read ${file}: ${(e as Error).message}`);
   }
+  if (bytes.length >= 8 && bytes.readUInt32BE(0) === 0x89484446) return readMat73(file, wanted); // bare HDF5 (v7.3 without its 512-byte header)
   if (bytes.length < 128 || !bytes.subarray(0, 6).toString('latin1').startsWith('MATLAB')) {
     throw new FaceG2EError('E_FORMAT', `${file}: not a MATLAB .mat file (expected a 'MATLAB 5.0 MAT-file' or 'MATLAB 7.3 MAT-file' header)`);
   }

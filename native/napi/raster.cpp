@@ -6,6 +6,7 @@
 #include "napi/common.hpp"
 #include "napi/domains.hpp"
 #include "raster/raster.hpp"
+#include "raster/raster_impl.hpp"
 
 namespace fgn {
 namespace {
@@ -295,6 +296,60 @@ Napi::Value rasterInterpolateBackward(const Napi::CallbackInfo& info) {
   FGN_CATCH(env)
 }
 
+// rasterBenchmark(o: render inputs with texture, iterations?, warmup?) -> { forwardUs, forwardBackwardUs }
+// CUDA only: everything is staged once; each iteration renders color (rasterise + UV interpolation +
+// bilinear texture + antialiasing, plus the mask) and, for forwardBackwardUs, back-propagates a fixed
+// upstream color gradient to positions and texels. Timed with CUDA events around the enqueued loop.
+Napi::Value rasterBenchmark(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  FGN_TRY
+  Napi::Object o = argObject(info, 0, "rasterBenchmark");
+  Inputs in;
+  readInputs(o, in);
+  FG_CHECK_ARG(in.dev == fg::Device::CUDA, "device: rasterBenchmark runs on 'cuda' only");
+  FG_CHECK_ARG(in.p.texture != nullptr, "texture: rasterBenchmark needs a texture");
+  int iters = int(getInt(o, "iterations", 200, 1, 1000000));
+  int warmup = int(getInt(o, "warmup", 20, 0, 1000000));
+  bool det = getBool(o, "deterministic", false);
+#if FG_HAVE_CUDA
+  RenderParams p = in.p;
+  p.sh = nullptr;
+  size_t pix = size_t(p.numViews) * p.height * p.width;
+  fg::Buffer<float> color(in.dev, pix * p.channels), mask(in.dev, pix), dColor(in.dev, pix * p.channels),
+      dPos(in.dev, size_t(p.numVertices) * 3), dTex(in.dev, size_t(p.texWidth) * p.texHeight * p.channels);
+  std::vector<float> hg(pix * p.channels);
+  for (size_t i = 0; i < hg.size(); ++i) hg[i] = float((i * 2654435761u) % 1000) / 1000.f - 0.5f;
+  dColor.upload(hg.data(), hg.size());
+  fg::Workspace ws(in.dev, RasterContext::workspaceBytes(p.numViews, p.height, p.width, p.numVertices, p.numTriangles, p.channels,
+                                                         p.texWidth, p.texHeight));
+  fg::raster::RenderOutputs out;
+  out.color = color.data();
+  out.mask = mask.data();
+  fg::raster::RenderGrads g;
+  g.dColor = dColor.data();
+  g.dPositions = dPos.data();
+  g.dTexture = dTex.data();
+  g.deterministic = det;
+  fg::Stream stream(fg::Device::CUDA);
+  auto fwd = [&] { ws.reset(); in.ctx->forward(p, out, ws, stream.handle()); };
+  auto fb = [&] {
+    ws.reset();
+    auto st = in.ctx->forward(p, out, ws, stream.handle());
+    in.ctx->backward(p, st, g, ws, stream.handle());
+  };
+  double f = fg::raster::timeCudaUs(fwd, warmup, iters, stream.handle());
+  double fbu = fg::raster::timeCudaUs(fb, warmup, iters, stream.handle());
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("forwardUs", f);
+  r.Set("forwardBackwardUs", fbu);
+  return r;
+#else
+  (void)iters; (void)warmup; (void)det;
+  throw fg::Error(fg::ErrorCode::NoCudaDevice, "rasterBenchmark: built without CUDA");
+#endif
+  FGN_CATCH(env)
+}
+
 }  // namespace
 
 void initRaster(Napi::Env env, Napi::Object exports) {
@@ -302,6 +357,7 @@ void initRaster(Napi::Env env, Napi::Object exports) {
   setFn(env, exports, "rasterBackward", rasterBackward);
   setFn(env, exports, "rasterInterpolate", rasterInterpolate);
   setFn(env, exports, "rasterInterpolateBackward", rasterInterpolateBackward);
+  setFn(env, exports, "rasterBenchmark", rasterBenchmark);
 }
 
 }  // namespace fgn

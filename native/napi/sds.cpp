@@ -206,6 +206,8 @@ Napi::Value gradFn(const Napi::CallbackInfo& info) {
   p.flags = flags.ptr();
   p.stats = stats.ptr();
   p.scratch = sdsScratch(ws);
+  // the reduction counters start at zero: sdsNoise zeroes them in a pipeline iteration; standalone, do it here
+  if (d == fg::Device::CUDA) fg::memsetAny(p.scratch.counters, d, 0, kSdsCounters * sizeof(uint32_t));
   sdsGrad(d, p);
   sgrad.finish();
   if (wantX0) sx0p.finish();

@@ -14,52 +14,8 @@ namespace {
 template <typename F>
 void forEach(int64_t n, F&& f, int64_t minPer = 2048) { fg::parallelFor(n, f, minPer); }
 
-void morphForwardCpu(const MorphParams& p) { forEach(p.V3, [&](int64_t i) { p.out[i] = morphElement(p, i); }, 1024); }
-
-void morphBackwardCpu(const MorphGradParams& p) {
-  forEach(int64_t(p.Ka) + p.Kb, [&](int64_t k) {
-    const uint16_t* row = morphBasisRow(p, int(k));
-    // fixed-order blocked sum (the same blocking whatever the thread count)
-    double acc = 0.0;
-    for (int64_t b = 0; b < p.V3; b += 1024) {
-      float s = 0.f;
-      int64_t e = b + 1024 < p.V3 ? b + 1024 : p.V3;
-      for (int64_t i = b; i < e; ++i) s += halfToFloat(row[i]) * p.gradPos[i];
-      acc += s;
-    }
-    p.gradCoeffs[k] = float(acc) * p.coeffScale[k] * p.unitScale;
-  }, 1);
-}
-
-void vertexNormalsCpu(const NormalsParams& p) { forEach(p.V, [&](int64_t v) { vertexNormalElement(p, v); }, 1024); }
-
-void vertexNormalsBackwardCpu(const NormalsParams& p) {
-  forEach(p.V, [&](int64_t v) { vertexNormalGradM(p, v); }, 1024);
-  forEach(p.V, [&](int64_t v) { vertexNormalGradPos(p, v); }, 1024);
-}
-
 void clipTransformCpu(const ClipParams& p) { forEach(int64_t(p.nViews) * p.V, [&](int64_t i) { clipElement(p, i); }, 2048); }
 void clipTransformBackwardCpu(const ClipParams& p) { forEach(p.V, [&](int64_t v) { clipGradElement(p, v); }, 2048); }
-
-void rasterizeCpu(const RasterParams& p) {
-  const int64_t plane = int64_t(p.width) * p.height;
-  // one task per view: each owns its key plane, so the min over triangles is race-free and ordered
-  forEach(p.nViews, [&](int64_t view) {
-    unsigned long long* keys = p.keys + view * plane;
-    for (int64_t i = 0; i < plane; ++i) keys[i] = kEmptyKey;
-    for (int64_t f = 0; f < p.T; ++f) {
-      TriScreen s = triScreenSetup(p, int(view), f);
-      if (!s.valid) continue;
-      for (int y = s.y0; y <= s.y1; ++y)
-        for (int x = s.x0; x <= s.x1; ++x) {
-          unsigned long long k = triPixelKey(s, f, x, y, p.width, p.height);
-          unsigned long long& dst = keys[int64_t(y) * p.width + x];
-          if (k < dst) dst = k;
-        }
-    }
-  }, 1);
-  forEach(int64_t(p.nViews) * plane, [&](int64_t i) { resolveElement(p, i); }, 4096);
-}
 
 void shadeCpu(const ShadeParams& p) {
   forEach(int64_t(p.nViews) * p.width * p.height, [&](int64_t i) { shadePixel(p, i); }, 2048);
@@ -136,26 +92,16 @@ void sumSquaresCpu(const SumSqParams& p) {
   cpuCall;
 #endif
 
-void morphForward(Device d, const MorphParams& p, StreamHandle s) { FG_PIPE_DISPATCH(morphForwardCpu(p), morphForwardCuda(p, s), "morph"); }
-void morphBackward(Device d, const MorphGradParams& p, StreamHandle s) { FG_PIPE_DISPATCH(morphBackwardCpu(p), morphBackwardCuda(p, s), "morph_backward"); }
-void vertexNormals(Device d, const NormalsParams& p, StreamHandle s) { FG_PIPE_DISPATCH(vertexNormalsCpu(p), vertexNormalsCuda(p, s), "normals"); }
-void vertexNormalsBackward(Device d, const NormalsParams& p, StreamHandle s) {
-  FG_PIPE_DISPATCH(vertexNormalsBackwardCpu(p), vertexNormalsBackwardCuda(p, s), "normals_backward");
-}
 void clipTransform(Device d, const ClipParams& p, StreamHandle s) { FG_PIPE_DISPATCH(clipTransformCpu(p), clipTransformCuda(p, s), "clip"); }
 void clipTransformBackward(Device d, const ClipParams& p, StreamHandle s) {
   FG_PIPE_DISPATCH(clipTransformBackwardCpu(p), clipTransformBackwardCuda(p, s), "clip_backward");
 }
-void rasterize(Device d, const RasterParams& p, StreamHandle s) { FG_PIPE_DISPATCH(rasterizeCpu(p), rasterizeCuda(p, s), "raster"); }
 void shade(Device d, const ShadeParams& p, StreamHandle s) { FG_PIPE_DISPATCH(shadeCpu(p), shadeCuda(p, s), "shade"); }
 void shadeBackwardGeometry(Device d, const ShadeParams& p, StreamHandle s) {
   FG_PIPE_DISPATCH(shadeBackwardGeometryCpu(p), shadeBackwardGeometryCuda(p, s), "shade_backward_geometry");
 }
 void shadeBackwardTexture(Device d, const ShadeParams& p, StreamHandle s) {
   FG_PIPE_DISPATCH(shadeBackwardTextureCpu(p), shadeBackwardTextureCuda(p, s), "shade_backward_texture");
-}
-void addNoise(Device d, const NoiseParams& p, StreamHandle s) {
-  FG_PIPE_DISPATCH(forEach(p.count, [&](int64_t i) { noiseElement(p, i); }, 4096), addNoiseCuda(p, s), "noise");
 }
 void elementwise(Device d, const ElementParams& p, StreamHandle s) {
   FG_PIPE_DISPATCH(forEach(p.count, [&](int64_t i) { elementOp(p, i); }, 8192), elementwiseCuda(p, s), "elementwise");
@@ -167,16 +113,18 @@ void codecAdjoint(Device d, const CodecAdjointParams& p, StreamHandle s) {
 void layout(Device d, const LayoutParams& p, int64_t dstCount, StreamHandle s) {
   FG_PIPE_DISPATCH(forEach(dstCount, [&](int64_t i) { layoutElement(p, i); }, 8192), layoutCuda(p, dstCount, s), "layout");
 }
-void adanStep(Device d, const AdanParams& p, StreamHandle s) {
-  FG_PIPE_DISPATCH(forEach(p.count, [&](int64_t i) { adanElement(p, i); }, 8192), adanStepCuda(p, s), "adan");
-}
-void adamStep(Device d, const AdamParams& p, StreamHandle s) {
-  FG_PIPE_DISPATCH(forEach(p.count, [&](int64_t i) { adamElement(p, i); }, 8192), adamStepCuda(p, s), "adam");
-}
-void addRegularisation(Device d, const RegParams& p, StreamHandle s) {
-  FG_PIPE_DISPATCH(forEach(p.count, [&](int64_t i) { p.grad[i] += 2.f * p.lambda[i] * p.param[i]; }, 8192), addRegularisationCuda(p, s), "regularise");
-}
 void sumSquares(Device d, const SumSqParams& p, StreamHandle s) { FG_PIPE_DISPATCH(sumSquaresCpu(p), sumSquaresCuda(p, s), "sum_squares"); }
+void transpose(Device d, const TransposeParams& p, StreamHandle s) {
+  FG_PIPE_DISPATCH(forEach(int64_t(p.n) * p.height * p.width * p.channels, [&](int64_t i) { transposeElement(p, i); }, 8192), transposeCuda(p, s),
+                   "transpose");
+}
+void compose(Device d, const ComposeParams& p, StreamHandle s) {
+  FG_PIPE_DISPATCH(forEach(int64_t(p.n) * 3 * p.height * p.width, [&](int64_t i) { composeElement(p, i); }, 8192), composeCuda(p, s), "compose");
+}
+void composeBackward(Device d, const ComposeParams& p, StreamHandle s) {
+  FG_PIPE_DISPATCH(forEach(int64_t(p.n) * p.height * p.width, [&](int64_t i) { composeGradElement(p, i); }, 8192), composeBackwardCuda(p, s),
+                   "compose_backward");
+}
 
 }  // namespace pipe
 }  // namespace fg

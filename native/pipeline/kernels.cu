@@ -19,25 +19,15 @@ __global__ void elementKernel(P p, int64_t n, F f) {
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) f(p, i);
 }
 
-struct MorphF { __device__ void operator()(const MorphParams& p, int64_t i) const { p.out[i] = morphElement(p, i); } };
-struct NormalF { __device__ void operator()(const NormalsParams& p, int64_t i) const { vertexNormalElement(p, i); } };
-struct NormalGradMF { __device__ void operator()(const NormalsParams& p, int64_t i) const { vertexNormalGradM(p, i); } };
-struct NormalGradPosF { __device__ void operator()(const NormalsParams& p, int64_t i) const { vertexNormalGradPos(p, i); } };
 struct ClipF { __device__ void operator()(const ClipParams& p, int64_t i) const { clipElement(p, i); } };
 struct ClipGradF { __device__ void operator()(const ClipParams& p, int64_t i) const { clipGradElement(p, i); } };
-struct ResolveF { __device__ void operator()(const RasterParams& p, int64_t i) const { resolveElement(p, i); } };
 struct ShadeF { __device__ void operator()(const ShadeParams& p, int64_t i) const { shadePixel(p, i); } };
-struct NoiseF { __device__ void operator()(const NoiseParams& p, int64_t i) const { noiseElement(p, i); } };
 struct ElemF { __device__ void operator()(const ElementParams& p, int64_t i) const { elementOp(p, i); } };
 struct AdjF { __device__ void operator()(const CodecAdjointParams& p, int64_t i) const { codecAdjointElement(p, i); } };
+struct TransposeF { __device__ void operator()(const TransposeParams& p, int64_t i) const { transposeElement(p, i); } };
+struct ComposeF { __device__ void operator()(const ComposeParams& p, int64_t i) const { composeElement(p, i); } };
+struct ComposeGradF { __device__ void operator()(const ComposeParams& p, int64_t i) const { composeGradElement(p, i); } };
 struct LayoutF { __device__ void operator()(const LayoutParams& p, int64_t i) const { layoutElement(p, i); } };
-struct AdanF { __device__ void operator()(const AdanParams& p, int64_t i) const { adanElement(p, i); } };
-struct AdamF { __device__ void operator()(const AdamParams& p, int64_t i) const { adamElement(p, i); } };
-struct RegF { __device__ void operator()(const RegParams& p, int64_t i) const { p.grad[i] += 2.f * p.lambda[i] * p.param[i]; } };
-struct KeyFillF {
-  __device__ void operator()(const RasterParams& p, int64_t i) const { p.keys[i] = kEmptyKey; }
-};
-
 template <typename P, typename F>
 void launchElements(const P& p, int64_t n, F f, StreamHandle s) {
   if (n <= 0) return;
@@ -45,38 +35,6 @@ void launchElements(const P& p, int64_t n, F f, StreamHandle s) {
   if (b > 65535u * 8u) b = 65535u * 8u;
   elementKernel<<<b, kThreads, 0, cs(s)>>>(p, n, f);
   FG_CUDA_CHECK_LAUNCH();
-}
-
-// One block per coefficient: fixed-order tree reduction of Σ_i B_k[i] g[i].
-__global__ void morphBackwardKernel(MorphGradParams p) {
-  __shared__ float sh[kThreads];
-  int k = blockIdx.x;
-  const uint16_t* row = morphBasisRow(p, k);
-  float s = 0.f;
-  for (int64_t i = threadIdx.x; i < p.V3; i += blockDim.x) s += halfToFloat(row[i]) * p.gradPos[i];
-  sh[threadIdx.x] = s;
-  __syncthreads();
-  for (int w = blockDim.x / 2; w > 0; w >>= 1) {
-    if (int(threadIdx.x) < w) sh[threadIdx.x] += sh[threadIdx.x + w];
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) p.gradCoeffs[k] = sh[0] * p.coeffScale[k] * p.unitScale;
-}
-
-// One thread per (view, triangle): walk its pixel bbox, atomicMin the depth|tri key.
-__global__ void rasterKernel(RasterParams p) {
-  int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= int64_t(p.nViews) * p.T) return;
-  int view = int(i / p.T);
-  int64_t f = i % p.T;
-  TriScreen s = triScreenSetup(p, view, f);
-  if (!s.valid) return;
-  unsigned long long* keys = p.keys + int64_t(view) * p.width * p.height;
-  for (int y = s.y0; y <= s.y1; ++y)
-    for (int x = s.x0; x <= s.x1; ++x) {
-      unsigned long long k = triPixelKey(s, f, x, y, p.width, p.height);
-      if (k != kEmptyKey) atomicMin(keys + int64_t(y) * p.width + x, k);
-    }
 }
 
 __global__ void shadeGeomGradKernel(ShadeParams p, int64_t n) {
@@ -133,30 +91,8 @@ __global__ void sumSqKernel(SumSqParams p) {
 
 }  // namespace
 
-void morphForwardCuda(const MorphParams& p, StreamHandle s) { launchElements(p, p.V3, MorphF{}, s); }
-void morphBackwardCuda(const MorphGradParams& p, StreamHandle s) {
-  int k = p.Ka + p.Kb;
-  if (k <= 0) return;
-  morphBackwardKernel<<<k, kThreads, 0, cs(s)>>>(p);
-  FG_CUDA_CHECK_LAUNCH();
-}
-void vertexNormalsCuda(const NormalsParams& p, StreamHandle s) { launchElements(p, p.V, NormalF{}, s); }
-void vertexNormalsBackwardCuda(const NormalsParams& p, StreamHandle s) {
-  launchElements(p, p.V, NormalGradMF{}, s);
-  launchElements(p, p.V, NormalGradPosF{}, s);
-}
 void clipTransformCuda(const ClipParams& p, StreamHandle s) { launchElements(p, int64_t(p.nViews) * p.V, ClipF{}, s); }
 void clipTransformBackwardCuda(const ClipParams& p, StreamHandle s) { launchElements(p, p.V, ClipGradF{}, s); }
-void rasterizeCuda(const RasterParams& p, StreamHandle s) {
-  int64_t pixels = int64_t(p.nViews) * p.width * p.height;
-  launchElements(p, pixels, KeyFillF{}, s);
-  int64_t n = int64_t(p.nViews) * p.T;
-  if (n > 0) {
-    rasterKernel<<<blocksFor(n), kThreads, 0, cs(s)>>>(p);
-    FG_CUDA_CHECK_LAUNCH();
-  }
-  launchElements(p, pixels, ResolveF{}, s);
-}
 void shadeCuda(const ShadeParams& p, StreamHandle s) { launchElements(p, int64_t(p.nViews) * p.width * p.height, ShadeF{}, s); }
 void shadeBackwardGeometryCuda(const ShadeParams& p, StreamHandle s) {
   int64_t n = int64_t(p.nViews) * p.width * p.height;
@@ -170,17 +106,17 @@ void shadeBackwardTextureCuda(const ShadeParams& p, StreamHandle s) {
   shadeTexGradKernel<<<blocksFor(n), kThreads, 0, cs(s)>>>(p, n);
   FG_CUDA_CHECK_LAUNCH();
 }
-void addNoiseCuda(const NoiseParams& p, StreamHandle s) { launchElements(p, p.count, NoiseF{}, s); }
 void elementwiseCuda(const ElementParams& p, StreamHandle s) { launchElements(p, p.count, ElemF{}, s); }
 void codecAdjointCuda(const CodecAdjointParams& p, StreamHandle s) { launchElements(p, int64_t(p.n) * 3 * p.height * p.width, AdjF{}, s); }
 void layoutCuda(const LayoutParams& p, int64_t dstCount, StreamHandle s) { launchElements(p, dstCount, LayoutF{}, s); }
-void adanStepCuda(const AdanParams& p, StreamHandle s) { launchElements(p, p.count, AdanF{}, s); }
-void adamStepCuda(const AdamParams& p, StreamHandle s) { launchElements(p, p.count, AdamF{}, s); }
-void addRegularisationCuda(const RegParams& p, StreamHandle s) { launchElements(p, p.count, RegF{}, s); }
 void sumSquaresCuda(const SumSqParams& p, StreamHandle s) {
   sumSqKernel<<<1, 1024, 0, cs(s)>>>(p);
   FG_CUDA_CHECK_LAUNCH();
 }
+
+void transposeCuda(const TransposeParams& p, StreamHandle s) { launchElements(p, int64_t(p.n) * p.height * p.width * p.channels, TransposeF{}, s); }
+void composeCuda(const ComposeParams& p, StreamHandle s) { launchElements(p, int64_t(p.n) * 3 * p.height * p.width, ComposeF{}, s); }
+void composeBackwardCuda(const ComposeParams& p, StreamHandle s) { launchElements(p, int64_t(p.n) * p.height * p.width, ComposeGradF{}, s); }
 
 }  // namespace pipe
 }  // namespace fg

@@ -1,17 +1,17 @@
-// The pipeline's per-element maths (twin pattern: FG_HD functions here, CPU loops in kernels.cpp, CUDA kernels
-// in kernels.cu, dispatchers in kernels.cpp). These are the ops the FaceG2E phases chain together:
+// The pipeline's own small kernels (twin pattern: FG_HD functions here, CPU loops in kernels.cpp, CUDA kernels in
+// kernels.cu, dispatchers in kernels.cpp): the glue between the raster / morph / sds / engines domains.
 //
-//   morph (fp16 bases) -> vertex normals -> clip transform -> raster (min depth|tri key) -> resolve (perspective-
-//   correct barycentrics) -> shade (grey SH / normal / texture / depth) -> [codec, denoiser, SDS] -> shade backward
-//   (to clip positions, vertex normals, texture) -> clip backward -> normals backward -> morph backward -> optimiser.
+//   * the camera-space NORMAL render and its backward (to clip positions and vertex normals): the raster domain
+//     does not differentiate its normal output, and FaceG2E's geometry phase alternates grey and normal renders;
+//     it shades the raster's triId/bary with our clip matrices (equivalent to the raster's pinhole camera);
+//   * texel visibility (total bilinear sample weight per texel) for the PSNR over visible texels;
+//   * layout moves (NHWC <-> NCHW, HWC texture <-> NCHW image with resampling), grey/depth compositing;
+//   * the pooling/identity codec's adjoint (the latent path needs d encode / d image);
+//   * fixed-order sums of squares (loss curves, metrics).
 //
 // Conventions: images NCHW [n, C, H, W], row 0 at the top; textures HWC [H, W, C], row 0 at v = 1 (OBJ UVs have
 // their origin bottom-left); clip positions [n, V, 4]; matrices row-major, clip = M · (x, y, z, 1).
-// The raster coverage test and barycentrics use exactly rounded fg:: arithmetic so that the CPU and CUDA twins
-// pick the same triangle for every pixel. Reductions into shared outputs (gradients) are serial on the CPU
-// (fixed order: bit-reproducible) and atomics on CUDA.
-//
-// pipeline/adapter.hpp documents which of these stand in for the raster/morph/sds domains' kernels.
+// Reductions into shared outputs (gradients) are serial on the CPU (fixed order: bit-reproducible) and atomics on CUDA.
 #pragma once
 #include <cstdint>
 #include "core/hd.hpp"
@@ -22,154 +22,6 @@ namespace fg {
 namespace pipe {
 
 constexpr int kMaxViews = 16;
-constexpr uint64_t kEmptyKey = ~0ull;
-
-FG_HDI float halfToFloat(uint16_t h) {
-  uint32_t sign = (uint32_t(h) & 0x8000u) << 16;
-  uint32_t e = (uint32_t(h) >> 10) & 0x1Fu;
-  uint32_t m = uint32_t(h) & 0x3FFu;
-  uint32_t x;
-  if (e == 0) {
-    if (m == 0) {
-      x = sign;
-    } else {
-      e = 113;
-      while (!(m & 0x400u)) { m <<= 1; --e; }
-      x = sign | (e << 23) | ((m & 0x3FFu) << 13);
-    }
-  } else if (e == 31) {
-    x = sign | 0x7F800000u | (m << 13);
-  } else {
-    x = sign | ((e + 112u) << 23) | (m << 13);
-  }
-  union { uint32_t u; float f; } c;
-  c.u = x;
-  return c.f;
-}
-
-FG_HDI uint32_t floatOrderBits(float f) {  // f >= 0: the bits order like the values
-  union { float f; uint32_t u; } c;
-  c.f = f;
-  return c.u;
-}
-
-// ================================================================ morph
-// out[i] = (tmpl[i] + Σ_k scale_k c_k B_k[i] − center[i%3]) · unitScale, over two fp16 bases (identity, expression).
-struct MorphParams {
-  const float* tmpl = nullptr;     // [V*3]
-  const uint16_t* basisA = nullptr;  // [Ka, V*3] fp16 bits
-  const uint16_t* basisB = nullptr;  // [Kb, V*3] fp16 bits (may be null when Kb = 0)
-  const float* coeffs = nullptr;   // [Ka + Kb]
-  const float* coeffScale = nullptr;  // [Ka + Kb]
-  int Ka = 0, Kb = 0;
-  int64_t V3 = 0;
-  float center[3] = {0, 0, 0};
-  float unitScale = 1.f;
-  float* out = nullptr;            // [V*3]
-};
-
-FG_HDI float morphElement(const MorphParams& p, int64_t i) {
-  float acc = p.tmpl[i];
-  for (int k = 0; k < p.Ka; ++k) acc += p.coeffs[k] * p.coeffScale[k] * halfToFloat(p.basisA[int64_t(k) * p.V3 + i]);
-  for (int k = 0; k < p.Kb; ++k) acc += p.coeffs[p.Ka + k] * p.coeffScale[p.Ka + k] * halfToFloat(p.basisB[int64_t(k) * p.V3 + i]);
-  return (acc - p.center[i % 3]) * p.unitScale;
-}
-
-// gradCoeffs[k] = unitScale · scale_k · Σ_i B_k[i] gradPos[i]   (k over Ka then Kb; overwritten)
-struct MorphGradParams {
-  const uint16_t* basisA = nullptr;
-  const uint16_t* basisB = nullptr;
-  const float* coeffScale = nullptr;
-  const float* gradPos = nullptr;  // [V*3]
-  int Ka = 0, Kb = 0;
-  int64_t V3 = 0;
-  float unitScale = 1.f;
-  float* gradCoeffs = nullptr;     // [Ka + Kb]
-};
-
-FG_HDI const uint16_t* morphBasisRow(const MorphGradParams& p, int k) {
-  return k < p.Ka ? p.basisA + int64_t(k) * p.V3 : p.basisB + int64_t(k - p.Ka) * p.V3;
-}
-
-// ================================================================ vertex normals
-// Area-weighted face normals summed per vertex over a vertex->face CSR (deterministic gather), normalised.
-struct NormalsParams {
-  const float* pos = nullptr;       // [V,3]
-  const int32_t* tri = nullptr;     // [T,3]
-  const int32_t* vfOffsets = nullptr;  // [V+1]
-  const int32_t* vfFaces = nullptr;    // [sum]
-  int64_t V = 0;
-  float* normals = nullptr;         // [V,3]
-  // backward only
-  const float* gradNormals = nullptr;  // [V,3]
-  float* gradM = nullptr;              // scratch [V,3]: gradient w.r.t. the unnormalised sum
-  float* gradPos = nullptr;            // [V,3], accumulated (+=)
-};
-
-FG_HDI void faceNormalRaw(const float* pos, const int32_t* tri, int64_t f, float n[3]) {
-  const float* a = pos + 3 * int64_t(tri[3 * f]);
-  const float* b = pos + 3 * int64_t(tri[3 * f + 1]);
-  const float* c = pos + 3 * int64_t(tri[3 * f + 2]);
-  float e1[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]};
-  float e2[3] = {c[0] - a[0], c[1] - a[1], c[2] - a[2]};
-  n[0] = e1[1] * e2[2] - e1[2] * e2[1];
-  n[1] = e1[2] * e2[0] - e1[0] * e2[2];
-  n[2] = e1[0] * e2[1] - e1[1] * e2[0];
-}
-
-FG_HDI void vertexNormalSum(const NormalsParams& p, int64_t v, float m[3]) {
-  m[0] = m[1] = m[2] = 0.f;
-  for (int32_t j = p.vfOffsets[v]; j < p.vfOffsets[v + 1]; ++j) {
-    float n[3];
-    faceNormalRaw(p.pos, p.tri, p.vfFaces[j], n);
-    m[0] += n[0]; m[1] += n[1]; m[2] += n[2];
-  }
-}
-
-FG_HDI void vertexNormalElement(const NormalsParams& p, int64_t v) {
-  float m[3];
-  vertexNormalSum(p, v, m);
-  float len = sqrtf(m[0] * m[0] + m[1] * m[1] + m[2] * m[2]);
-  float inv = len > 1e-20f ? 1.f / len : 0.f;
-  p.normals[3 * v] = m[0] * inv;
-  p.normals[3 * v + 1] = m[1] * inv;
-  p.normals[3 * v + 2] = m[2] * inv;
-}
-
-// pass 1: g_m = (g − n (n·g)) / |m|
-FG_HDI void vertexNormalGradM(const NormalsParams& p, int64_t v) {
-  float m[3];
-  vertexNormalSum(p, v, m);
-  float len = sqrtf(m[0] * m[0] + m[1] * m[1] + m[2] * m[2]);
-  const float* g = p.gradNormals + 3 * v;
-  if (!(len > 1e-20f)) { p.gradM[3 * v] = p.gradM[3 * v + 1] = p.gradM[3 * v + 2] = 0.f; return; }
-  float inv = 1.f / len;
-  float n[3] = {m[0] * inv, m[1] * inv, m[2] * inv};
-  float d = n[0] * g[0] + n[1] * g[1] + n[2] * g[2];
-  for (int k = 0; k < 3; ++k) p.gradM[3 * v + k] = (g[k] - n[k] * d) * inv;
-}
-
-// pass 2: gradPos[v] += Σ over adjacent faces of d(e1×e2)/d(v)ᵀ g_f, g_f = Σ_corners g_m
-FG_HDI void vertexNormalGradPos(const NormalsParams& p, int64_t v) {
-  float acc[3] = {0.f, 0.f, 0.f};
-  for (int32_t j = p.vfOffsets[v]; j < p.vfOffsets[v + 1]; ++j) {
-    int64_t f = p.vfFaces[j];
-    int32_t i0 = p.tri[3 * f], i1 = p.tri[3 * f + 1], i2 = p.tri[3 * f + 2];
-    float g[3];
-    for (int k = 0; k < 3; ++k) g[k] = p.gradM[3 * int64_t(i0) + k] + p.gradM[3 * int64_t(i1) + k] + p.gradM[3 * int64_t(i2) + k];
-    const float* a = p.pos + 3 * int64_t(i0);
-    const float* b = p.pos + 3 * int64_t(i1);
-    const float* c = p.pos + 3 * int64_t(i2);
-    float e1[3] = {b[0] - a[0], b[1] - a[1], b[2] - a[2]};
-    float e2[3] = {c[0] - a[0], c[1] - a[1], c[2] - a[2]};
-    float d1[3] = {e2[1] * g[2] - e2[2] * g[1], e2[2] * g[0] - e2[0] * g[2], e2[0] * g[1] - e2[1] * g[0]};  // e2 × g
-    float d2[3] = {g[1] * e1[2] - g[2] * e1[1], g[2] * e1[0] - g[0] * e1[2], g[0] * e1[1] - g[1] * e1[0]};  // g × e1
-    if (i1 == v) for (int k = 0; k < 3; ++k) acc[k] += d1[k];
-    if (i2 == v) for (int k = 0; k < 3; ++k) acc[k] += d2[k];
-    if (i0 == v) for (int k = 0; k < 3; ++k) acc[k] -= d1[k] + d2[k];
-  }
-  for (int k = 0; k < 3; ++k) p.gradPos[3 * v + k] += acc[k];
-}
 
 // ================================================================ clip transform
 struct ClipParams {
@@ -203,70 +55,8 @@ FG_HDI void clipGradElement(const ClipParams& p, int64_t v) {
 }
 
 // ================================================================ raster
-// keys[view, y, x] = min over covering triangles of (bits(w) << 32 | tri): the nearest surface (view-space depth w).
-struct RasterParams {
-  const float* clip = nullptr;  // [n,V,4]
-  const int32_t* tri = nullptr;
-  int64_t V = 0, T = 0;
-  int nViews = 0, width = 0, height = 0;
-  float minW = 1e-4f;           // triangles with a vertex at w < minW (behind the camera / near plane) are skipped
-  unsigned long long* keys = nullptr;  // [n,H,W], initialised to kEmptyKey
-  // resolve
-  int32_t* triId = nullptr;     // [n,H,W], -1 for background
-  float* bary = nullptr;        // [n,H,W,2]: (b0, b1), b2 = 1 − b0 − b1 (perspective-correct)
-};
-
 FG_HDI float pixelNdcX(int x, int width) { return fg::sub(fg::div(fg::mul(2.f, fg::add(float(x), 0.5f)), float(width)), 1.f); }
 FG_HDI float pixelNdcY(int y, int height) { return fg::sub(1.f, fg::div(fg::mul(2.f, fg::add(float(y), 0.5f)), float(height))); }
-
-struct TriScreen {
-  float sx[3], sy[3], w[3];
-  float area;
-  int x0, x1, y0, y1;  // inclusive pixel bbox
-  bool valid;
-};
-
-FG_HDI TriScreen triScreenSetup(const RasterParams& p, int view, int64_t f) {
-  TriScreen s;
-  s.valid = true;
-  for (int k = 0; k < 3; ++k) {
-    const float* c = p.clip + 4 * (int64_t(view) * p.V + p.tri[3 * f + k]);
-    s.w[k] = c[3];
-    if (!(c[3] >= p.minW)) { s.valid = false; return s; }
-    s.sx[k] = fg::div(c[0], c[3]);
-    s.sy[k] = fg::div(c[1], c[3]);
-  }
-  s.area = fg::sub(fg::mul(fg::sub(s.sx[1], s.sx[0]), fg::sub(s.sy[2], s.sy[0])), fg::mul(fg::sub(s.sx[2], s.sx[0]), fg::sub(s.sy[1], s.sy[0])));
-  if (!(s.area != 0.f)) { s.valid = false; return s; }
-  float minx = fg::minv(s.sx[0], fg::minv(s.sx[1], s.sx[2])), maxx = fg::maxv(s.sx[0], fg::maxv(s.sx[1], s.sx[2]));
-  float miny = fg::minv(s.sy[0], fg::minv(s.sy[1], s.sy[2])), maxy = fg::maxv(s.sy[0], fg::maxv(s.sy[1], s.sy[2]));
-  // pixel x centre ndc = (2x+1)/W − 1  =>  x = ((ndc + 1) W − 1)/2
-  float fx0 = (minx + 1.f) * 0.5f * float(p.width) - 0.5f, fx1 = (maxx + 1.f) * 0.5f * float(p.width) - 0.5f;
-  float fy0 = (1.f - maxy) * 0.5f * float(p.height) - 0.5f, fy1 = (1.f - miny) * 0.5f * float(p.height) - 0.5f;
-  if (fx1 < -1.f || fy1 < -1.f || fx0 > float(p.width) || fy0 > float(p.height)) { s.valid = false; return s; }
-  s.x0 = fg::maxv(0, int(floorf(fx0)) - 1);
-  s.x1 = fg::minv(p.width - 1, int(ceilf(fx1)) + 1);
-  s.y0 = fg::maxv(0, int(floorf(fy0)) - 1);
-  s.y1 = fg::minv(p.height - 1, int(ceilf(fy1)) + 1);
-  return s;
-}
-
-// Edge test (exactly rounded) and the key; returns kEmptyKey when the pixel centre is outside.
-FG_HDI unsigned long long triPixelKey(const TriScreen& s, int64_t f, int x, int y, int width, int height) {
-  float px = pixelNdcX(x, width), py = pixelNdcY(y, height);
-  float e[3];
-  for (int k = 0; k < 3; ++k) {
-    int a = (k + 1) % 3, b = (k + 2) % 3;
-    e[k] = fg::sub(fg::mul(fg::sub(s.sx[b], s.sx[a]), fg::sub(py, s.sy[a])), fg::mul(fg::sub(s.sy[b], s.sy[a]), fg::sub(px, s.sx[a])));
-  }
-  bool inside = s.area > 0.f ? (e[0] >= 0.f && e[1] >= 0.f && e[2] >= 0.f) : (e[0] <= 0.f && e[1] <= 0.f && e[2] <= 0.f);
-  if (!inside) return kEmptyKey;
-  // screen-space barycentrics -> view depth w (1/w interpolates linearly in screen space)
-  float l0 = fg::div(e[0], s.area), l1 = fg::div(e[1], s.area), l2 = fg::div(e[2], s.area);
-  float invw = fg::add(fg::add(fg::div(l0, s.w[0]), fg::div(l1, s.w[1])), fg::div(l2, s.w[2]));
-  float w = invw > 0.f ? fg::div(1.f, invw) : 3.0e38f;
-  return (static_cast<unsigned long long>(floatOrderBits(w)) << 32) | static_cast<unsigned long long>(uint32_t(f));
-}
 
 // Perspective-correct barycentrics of pixel (px, py) in clip space: β ∝ cross products of a_i = x_i − px w_i,
 // c_i = y_i − py w_i (the solution of Σβ(x − px w) = Σβ(y − py w) = 0, Σβ = 1).
@@ -281,22 +71,6 @@ FG_HDI void clipBary(const float* c0, const float* c1, const float* c2, float px
   b[0] = fg::mul(u[0], inv);
   b[1] = fg::mul(u[1], inv);
   b[2] = fg::mul(u[2], inv);
-}
-
-FG_HDI void resolveElement(const RasterParams& p, int64_t i) {  // i over n*H*W
-  unsigned long long key = p.keys[i];
-  if (key == kEmptyKey) { p.triId[i] = -1; p.bary[2 * i] = 0.f; p.bary[2 * i + 1] = 0.f; return; }
-  int64_t f = int64_t(uint32_t(key & 0xFFFFFFFFull));
-  int view = int(i / (int64_t(p.width) * p.height));
-  int64_t pix = i % (int64_t(p.width) * p.height);
-  int x = int(pix % p.width), y = int(pix / p.width);
-  const float* base = p.clip + 4 * int64_t(view) * p.V;
-  float b[3], u[3];
-  clipBary(base + 4 * int64_t(p.tri[3 * f]), base + 4 * int64_t(p.tri[3 * f + 1]), base + 4 * int64_t(p.tri[3 * f + 2]), pixelNdcX(x, p.width),
-           pixelNdcY(y, p.height), b, u);
-  p.triId[i] = int32_t(f);
-  p.bary[2 * i] = b[0];
-  p.bary[2 * i + 1] = b[1];
 }
 
 // ================================================================ spherical harmonics (9 coefficients, real basis)
@@ -544,22 +318,7 @@ FG_HDI PixelGeomGrad shadeGeomGradPixel(const ShadeParams& p, int64_t i) {
   return r;
 }
 
-// ================================================================ SDS maths (stand-ins for the sds domain's fused step)
-struct NoiseParams {
-  const float* z = nullptr;
-  float* xt = nullptr;
-  float* eps = nullptr;
-  int64_t count = 0;
-  uint64_t seed = 0, stream = 0, offset = 0;
-  float sqrtAlphaBar = 1.f, sqrtOneMinusAlphaBar = 0.f;
-};
-
-FG_HDI void noiseElement(const NoiseParams& p, int64_t i) {
-  float e = philox::normalAt(p.seed, p.stream, p.offset + uint64_t(i));
-  p.eps[i] = e;
-  p.xt[i] = p.sqrtAlphaBar * p.z[i] + p.sqrtOneMinusAlphaBar * e;
-}
-
+// ================================================================ elementwise helpers
 // Elementwise tail ops: grad = w(ε̂ − ε) (clipped); x̂0 = (x_t − √(1−ᾱ) ε̂)/√ᾱ; grad = w (render − decoded).
 enum ElementOp : int { kOpSdsGrad = 0, kOpX0 = 1, kOpImageGrad = 2, kOpAxpy = 3, kOpScale = 4 };
 
@@ -646,70 +405,72 @@ FG_HDI void layoutElement(const LayoutParams& p, int64_t i) {  // i over dst ele
   p.dst[i] = fg::clampv(v, p.lo, p.hi);
 }
 
-// ================================================================ optimisers
-// Adan (Xie et al. 2022, the reference implementation's convention: betas are the weights of the old state).
-struct AdanParams {
-  float* param = nullptr;
-  const float* grad = nullptr;
-  float* m = nullptr;
-  float* v = nullptr;
-  float* n = nullptr;
-  float* gPrev = nullptr;
-  int64_t count = 0;
-  const float* normSq = nullptr;  // device scalar: ‖g‖² (for clipping); null = no clipping
-  float maxNorm = 0.f;
-  float lr = 1e-3f, beta1 = 0.98f, beta2 = 0.92f, beta3 = 0.99f, eps = 1e-8f, weightDecay = 0.f;
-  float bc1 = 1.f, bc2 = 1.f, bc3 = 1.f;  // 1 − β^k
-  bool first = false;
-};
 
-FG_HDI void adanElement(const AdanParams& p, int64_t i) {
+// Batched NHWC <-> NCHW moves (optionally scaled, optionally accumulated into dst).
+struct TransposeParams {
+  const float* src = nullptr;
+  float* dst = nullptr;
+  int n = 1, height = 0, width = 0, channels = 0;
+  bool toNchw = true;  // src NHWC -> dst NCHW; false: src NCHW -> dst NHWC
   float scale = 1.f;
-  if (p.normSq && p.maxNorm > 0.f) {
-    float nrm = sqrtf(*p.normSq);
-    if (nrm > p.maxNorm) scale = p.maxNorm / (nrm + 1e-6f);
+  bool accumulate = false;
+};
+
+FG_HDI void transposeElement(const TransposeParams& p, int64_t i) {  // i over dst
+  const int64_t plane = int64_t(p.width) * p.height;
+  int64_t srcIdx;
+  if (p.toNchw) {
+    int64_t pix = i % plane;
+    int c = int((i / plane) % p.channels);
+    int64_t n = i / (plane * p.channels);
+    srcIdx = (n * plane + pix) * p.channels + c;
+  } else {
+    int c = int(i % p.channels);
+    int64_t pix = (i / p.channels) % plane;
+    int64_t n = i / (plane * p.channels);
+    srcIdx = (n * p.channels + c) * plane + pix;
   }
-  float g = p.grad[i] * scale;
-  float diff = p.first ? 0.f : g - p.gPrev[i];
-  float m = p.beta1 * p.m[i] + (1.f - p.beta1) * g;
-  float v = p.beta2 * p.v[i] + (1.f - p.beta2) * diff;
-  float u = g + p.beta2 * diff;
-  float n = p.beta3 * p.n[i] + (1.f - p.beta3) * u * u;
-  p.m[i] = m; p.v[i] = v; p.n[i] = n; p.gPrev[i] = g;
-  float denom = sqrtf(n / p.bc3) + p.eps;
-  float step = p.lr * (m / p.bc1 + p.beta2 * v / p.bc2) / denom;
-  p.param[i] = (p.param[i] - step) / (1.f + p.lr * p.weightDecay);
+  float v = p.scale * p.src[srcIdx];
+  p.dst[i] = p.accumulate ? p.dst[i] + v : v;
 }
 
-// Adam / AdamW (decoupled weight decay), with an optional clamp of the parameter after the step.
-struct AdamParams {
-  float* param = nullptr;
-  const float* grad = nullptr;
-  float* m = nullptr;
-  float* v = nullptr;
-  int64_t count = 0;
-  float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weightDecay = 0.f;
-  float bc1 = 1.f, bc2 = 1.f;
-  float lo = -3.0e38f, hi = 3.0e38f;
+// A one-channel render (grey shading, depth image) composited over a background colour into NCHW with 3
+// channels: out[n,c] = value + (1 − mask)·bg[c] (mask null: out = value). Backward: dValue = Σ_c g_c,
+// dMask = −Σ_c g_c bg_c.
+struct ComposeParams {
+  const float* value = nullptr;  // [n,H,W]
+  const float* mask = nullptr;   // [n,H,W] or null
+  float bg[3] = {0, 0, 0};
+  int n = 1, height = 0, width = 0;
+  float* out = nullptr;          // [n,3,H,W]
+  const float* gradOut = nullptr;  // backward: [n,3,H,W]
+  float* gradValue = nullptr;    // backward: [n,H,W] (overwritten)
+  float* gradMask = nullptr;     // backward: [n,H,W] (overwritten, optional)
 };
 
-FG_HDI void adamElement(const AdamParams& p, int64_t i) {
-  float g = p.grad[i];
-  float m = p.beta1 * p.m[i] + (1.f - p.beta1) * g;
-  float v = p.beta2 * p.v[i] + (1.f - p.beta2) * g * g;
-  p.m[i] = m; p.v[i] = v;
-  float x = p.param[i] * (1.f - p.lr * p.weightDecay);
-  x -= p.lr * (m / p.bc1) / (sqrtf(v / p.bc2) + p.eps);
-  p.param[i] = fg::clampv(x, p.lo, p.hi);
+FG_HDI void composeElement(const ComposeParams& p, int64_t i) {  // i over n*3*H*W
+  const int64_t plane = int64_t(p.width) * p.height;
+  int64_t pix = i % plane;
+  int c = int((i / plane) % 3);
+  int64_t n = i / (plane * 3);
+  float v = p.value[n * plane + pix];
+  if (p.mask) v += (1.f - p.mask[n * plane + pix]) * p.bg[c];
+  p.out[i] = v;
 }
 
-// grad[i] += 2 λ_i param[i] (coefficient regularisation)
-struct RegParams {
-  const float* param = nullptr;
-  const float* lambda = nullptr;
-  float* grad = nullptr;
-  int64_t count = 0;
-};
+FG_HDI void composeGradElement(const ComposeParams& p, int64_t i) {  // i over n*H*W
+  const int64_t plane = int64_t(p.width) * p.height;
+  int64_t pix = i % plane;
+  int64_t n = i / plane;
+  float g = 0.f, gm = 0.f;
+  for (int c = 0; c < 3; ++c) {
+    float gc = p.gradOut[(n * 3 + c) * plane + pix];
+    g += gc;
+    gm -= gc * p.bg[c];
+  }
+  p.gradValue[i] = g;
+  if (p.gradMask) p.gradMask[i] = gm;
+}
 
 // ================================================================ reductions (fixed order on both twins)
 // out[slot] = Σ_i weight_i (a_i − b_i)²   (b, weight optional; weight indexed i / weightStride)
@@ -730,44 +491,32 @@ FG_HDI float sumSqTerm(const SumSqParams& p, int64_t i) {
 }
 
 // ================================================================ launchers (twins) and dispatchers
-void morphForward(Device d, const MorphParams& p, StreamHandle s);
-void morphBackward(Device d, const MorphGradParams& p, StreamHandle s);
-void vertexNormals(Device d, const NormalsParams& p, StreamHandle s);
-void vertexNormalsBackward(Device d, const NormalsParams& p, StreamHandle s);  // gradM scratch, gradPos +=
 void clipTransform(Device d, const ClipParams& p, StreamHandle s);
 void clipTransformBackward(Device d, const ClipParams& p, StreamHandle s);     // gradPos +=
-void rasterize(Device d, const RasterParams& p, StreamHandle s);               // keys (reset here), triId, bary
 void shade(Device d, const ShadeParams& p, StreamHandle s);
 void shadeBackwardGeometry(Device d, const ShadeParams& p, StreamHandle s);    // gradClip, gradNormals +=
 void shadeBackwardTexture(Device d, const ShadeParams& p, StreamHandle s);     // gradTex (+=), texWeight (+=, optional)
-void addNoise(Device d, const NoiseParams& p, StreamHandle s);
 void elementwise(Device d, const ElementParams& p, StreamHandle s);
 void codecAdjoint(Device d, const CodecAdjointParams& p, StreamHandle s);
 void layout(Device d, const LayoutParams& p, int64_t dstCount, StreamHandle s);
-void adanStep(Device d, const AdanParams& p, StreamHandle s);
-void adamStep(Device d, const AdamParams& p, StreamHandle s);
-void addRegularisation(Device d, const RegParams& p, StreamHandle s);
 void sumSquares(Device d, const SumSqParams& p, StreamHandle s);
+void transpose(Device d, const TransposeParams& p, StreamHandle s);
+void compose(Device d, const ComposeParams& p, StreamHandle s);
+void composeBackward(Device d, const ComposeParams& p, StreamHandle s);
 
 #if FG_HAVE_CUDA
-void morphForwardCuda(const MorphParams& p, StreamHandle s);
-void morphBackwardCuda(const MorphGradParams& p, StreamHandle s);
-void vertexNormalsCuda(const NormalsParams& p, StreamHandle s);
-void vertexNormalsBackwardCuda(const NormalsParams& p, StreamHandle s);
 void clipTransformCuda(const ClipParams& p, StreamHandle s);
 void clipTransformBackwardCuda(const ClipParams& p, StreamHandle s);
-void rasterizeCuda(const RasterParams& p, StreamHandle s);
 void shadeCuda(const ShadeParams& p, StreamHandle s);
 void shadeBackwardGeometryCuda(const ShadeParams& p, StreamHandle s);
 void shadeBackwardTextureCuda(const ShadeParams& p, StreamHandle s);
-void addNoiseCuda(const NoiseParams& p, StreamHandle s);
 void elementwiseCuda(const ElementParams& p, StreamHandle s);
 void codecAdjointCuda(const CodecAdjointParams& p, StreamHandle s);
 void layoutCuda(const LayoutParams& p, int64_t dstCount, StreamHandle s);
-void adanStepCuda(const AdanParams& p, StreamHandle s);
-void adamStepCuda(const AdamParams& p, StreamHandle s);
-void addRegularisationCuda(const RegParams& p, StreamHandle s);
 void sumSquaresCuda(const SumSqParams& p, StreamHandle s);
+void transposeCuda(const TransposeParams& p, StreamHandle s);
+void composeCuda(const ComposeParams& p, StreamHandle s);
+void composeBackwardCuda(const ComposeParams& p, StreamHandle s);
 #endif
 
 }  // namespace pipe

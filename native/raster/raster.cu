@@ -155,6 +155,23 @@ void backwardCuda(const Kern& k, bool withNormals, bool texConvert, int64_t texE
   }
 }
 
+double timeCudaUs(const std::function<void()>& body, int warmup, int iters, StreamHandle stream) {
+  cudaStream_t st = cs(stream);
+  for (int i = 0; i < warmup; ++i) body();
+  cudaEvent_t a, b;
+  FG_CUDA_CHECK(cudaEventCreate(&a));
+  FG_CUDA_CHECK(cudaEventCreate(&b));
+  FG_CUDA_CHECK(cudaEventRecord(a, st));
+  for (int i = 0; i < iters; ++i) body();
+  FG_CUDA_CHECK(cudaEventRecord(b, st));
+  FG_CUDA_CHECK(cudaEventSynchronize(b));
+  float ms = 0.f;
+  FG_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  return double(ms) * 1000.0 / double(iters > 0 ? iters : 1);
+}
+
 void interpolateCuda(const InterpolateParams& p, float* out, StreamHandle s) {
   if (p.numPixels == 0) return;
   kInterp<<<blocksFor(p.numPixels), kThreads, 0, cs(s)>>>(p, out);

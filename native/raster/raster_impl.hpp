@@ -1,5 +1,6 @@
 // Internal: the per-device pass runners behind RasterContext (raster.cpp: CPU twin; raster.cu: CUDA).
 #pragma once
+#include <functional>
 #include "core/memory.hpp"
 #include "raster/raster_math.hpp"
 
@@ -16,6 +17,9 @@ void backwardCpu(const Kern& k, bool withNormals, bool texConvert);
 void interpolateCpu(const InterpolateParams& p, float* out);
 void interpolateBackwardCpu(const InterpolateParams& p, const float* dOut, float* dAttr);
 #if FG_HAVE_CUDA
+// Times `body` (which only enqueues work on `stream`) with CUDA events: warmup runs, then the mean over
+// `iters` runs, in microseconds. For benchmarks only (it synchronises).
+double timeCudaUs(const std::function<void()>& body, int warmup, int iters, StreamHandle stream);
 void forwardCuda(const Kern& k, const ForwardScratch& s, StreamHandle stream);
 void backwardCuda(const Kern& k, bool withNormals, bool texConvert, int64_t texElems, StreamHandle stream);
 void interpolateCuda(const InterpolateParams& p, float* out, StreamHandle s);

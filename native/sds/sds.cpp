@@ -105,11 +105,10 @@ inline float gradElementCpu(const SdsGradParams& p, int64_t i, bool& bad) {
   auto load = [&](int64_t j) { return p.modelOut ? p.modelOut[j] : halfBitsToFloat(p.modelOutHalf[j]); };
   float oc = load(p.copies == 2 ? p.n + i : i);
   float ou = p.copies == 2 ? load(i) : oc;
-  if (p.prediction == Prediction::VPrediction) {
-    oc = sdsVToEps(oc, xt, sa, s1a);
-    ou = sdsVToEps(ou, xt, sa, s1a);
-  }
-  float eh = p.copies == 2 ? sdsGuide(ou, oc, p.guidanceScale, p.anchor) : oc;
+  // guidance in the model's output space, then one v -> eps conversion (it is affine with weights summing
+  // to 1, so this equals guiding the converted predictions, without amplifying their rounding by s)
+  float guided = p.copies == 2 ? sdsGuide(ou, oc, p.guidanceScale, p.anchor) : oc;
+  float eh = p.prediction == Prediction::VPrediction ? sdsVToEps(guided, xt, sa, s1a) : guided;
   float g = fg::mul(p.weight, fg::sub(eh, e));
   if (!isFiniteF(g)) bad = true;
   if (p.clampValue > 0.f) g = fg::clampv(g, -p.clampValue, p.clampValue);

@@ -45,11 +45,10 @@ __global__ void __launch_bounds__(kGradBlock) sdsGradKernel(SdsGradParams p, boo
     float xt = sdsXt(x0, e, sa, s1a);
     float oc = loadOut(p, p.copies == 2 ? p.n + i : i);
     float ou = p.copies == 2 ? loadOut(p, i) : oc;
-    if (p.prediction == Prediction::VPrediction) {
-      oc = sdsVToEps(oc, xt, sa, s1a);
-      ou = sdsVToEps(ou, xt, sa, s1a);
-    }
-    float eh = p.copies == 2 ? sdsGuide(ou, oc, p.guidanceScale, p.anchor) : oc;
+    // guidance in the model's output space, then one v -> eps conversion (it is affine with weights summing
+    // to 1, so this equals guiding the converted predictions, without amplifying their rounding by s)
+    float guided = p.copies == 2 ? sdsGuide(ou, oc, p.guidanceScale, p.anchor) : oc;
+    float eh = p.prediction == Prediction::VPrediction ? sdsVToEps(guided, xt, sa, s1a) : guided;
     float g = fg::mul(p.weight, fg::sub(eh, e));
     if (!isFiniteF(g)) bad = 1;
     if (p.clampValue > 0.f) g = fg::clampv(g, -p.clampValue, p.clampValue);

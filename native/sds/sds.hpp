@@ -4,7 +4,7 @@
 //              x_t = sqrt(abar) x0 + sqrt(1 - abar) eps, written `copies` times (the CFG batch
 //              [uncond half | cond half]) in float32 or fp16.
 //   (the pipeline runs the denoiser engine on that batch: out = [eps_u | eps_c], or v-predictions)
-//   sdsGrad  : v -> eps when the model predicts v, classifier-free guidance (either anchor), the weighted
+//   sdsGrad  : classifier-free guidance (either anchor), v -> eps when the model predicts v, the weighted
 //              residual grad = w(t) (eps_hat - eps), an optional elementwise clamp, an optional
 //              normalisation by its L2 norm (an in-kernel reduction, deterministic), the image-space target
 //              x0_hat = (x_t - sqrt(1 - abar) eps_hat) / sqrt(abar), and a non-finite flag written to device

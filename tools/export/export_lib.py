@@ -33,8 +33,9 @@ class TextEncoderWrapper(torch.nn.Module):
         self.text_model = text_model
 
     def forward(self, input_ids):
-        out = self.text_model(input_ids=input_ids.to(torch.int64), return_dict=True)
-        return out.last_hidden_state.to(torch.float32)
+        out = self.text_model(input_ids=input_ids.to(torch.int64))
+        hidden = out[0] if isinstance(out, (tuple, list)) else out.last_hidden_state
+        return hidden.to(torch.float32)
 
 
 class UNetWrapper(torch.nn.Module):
@@ -125,9 +126,10 @@ def residual_layout_of(unet_or_controlnet):
 
 def _export_torchscript(module, args, path, input_names, output_names, dynamic_axes, opset):
     kw = dict(input_names=input_names, output_names=output_names, dynamic_axes=dynamic_axes, opset_version=opset, do_constant_folding=True)
-    try:
+    import inspect
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
         torch.onnx.export(module, args, path, dynamo=False, **kw)
-    except TypeError:  # torch < 2.5 has no `dynamo` argument (and only this exporter)
+    else:  # torch < 2.5: only this exporter, no `dynamo` argument
         torch.onnx.export(module, args, path, **kw)
 
 
