@@ -52,7 +52,7 @@ function strip(V: number): Int32Array {
 
 function ict(): MorphModelData {
   const V = 26719, N = 3 * V;
-  const dir = path.resolve(__dirname, '..', '..', 'shared', 'models', 'ict-facekit-light');
+  const dir = path.resolve(process.env.FACEG2E_SHARED_DIR ?? path.resolve(__dirname, '..', '..', 'shared'), 'models', 'ict-facekit-light');
   const id = npyHalf(path.join(dir, 'identity_deltas.npy')) ?? toHalf(rand(100 * N, 0.5, 1));
   const ex = npyHalf(path.join(dir, 'expression_deltas.npy')) ?? toHalf(rand(57 * N, 0.5, 2));
   return { template: rand(N, 10, 3), identityBasis: id, expressionBasis: ex, triangles: strip(V) };

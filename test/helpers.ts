@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 export const ROOT = path.resolve(__dirname, '..');
-export const SHARED = path.resolve(ROOT, '..', 'shared');
+/** ../shared beside the checkout; FACEG2E_SHARED_DIR overrides it (bundled GPU runs carry a copy). */
+export const SHARED = process.env.FACEG2E_SHARED_DIR ? path.resolve(process.env.FACEG2E_SHARED_DIR) : path.resolve(ROOT, '..', 'shared');
 export const ICT_DIR = path.join(SHARED, 'models', 'ict-facekit-light');
 export const CLIP_VOCAB = path.join(SHARED, 'clip', 'bpe_simple_vocab_16e6.txt.gz');
 export const hasShared = fs.existsSync(ICT_DIR);

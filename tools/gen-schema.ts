@@ -214,7 +214,7 @@ ${sections.join('')}`.replace(/\n{3,}/g, '\n\n').trimEnd() + '\n';
 
 export function generateSchemaFile(): string {
   const s = configJsonSchema({ io: 'input' }) as Node;
-  const out = { $schema: s.$schema, $id: 'https://github.com/faceg2e-native/faceg2e-native/schema/faceg2e-config.schema.json', title: 'FaceG2E run config', $comment: GENERATED, ...s };
+  const out = { $schema: s.$schema, title: 'FaceG2E run config', $comment: GENERATED, ...s };
   return JSON.stringify(out, null, 2) + '\n';
 }
 

@@ -184,7 +184,10 @@ export interface ProgressReporterOptions {
 
 export interface ProgressReporter {
   readonly mode: 'bar' | 'json' | 'none';
-  /** A progress report; a new phase (or a restart) is detected from `phase`. */
+  /**
+   * A progress report. A new phase (or a restart) is detected from `phase`, and a phase ends when `iteration`
+   * reaches `total`; call `phaseStart` before the first iteration for exact timings of the first iteration.
+   */
   update(u: ProgressUpdate): void;
   /** Announce a phase (optional: `update` starts phases on its own). */
   phaseStart(phase: PhaseName, total: number): void;
@@ -216,7 +219,9 @@ export function createProgressReporter(options: ProgressReporterOptions = {}): P
   const t0 = now();
   const phases: PhaseSummary[] = [];
   const meter = new RateMeter();
-  let cur: { phase: PhaseName; total: number; start: number; last?: ProgressUpdate } | undefined;
+  // itAtStart: iterations already done when timing started (0 after phaseStart; the first update's otherwise)
+  let cur: { phase: PhaseName; total: number; start: number; itAtStart: number; last?: ProgressUpdate } | undefined;
+  let lastClosed: { phase: PhaseName; iterations: number } | undefined;
   let lastDraw = -Infinity;
   let lineOpen = false;
   let lastLine = '';
@@ -254,7 +259,9 @@ export function createProgressReporter(options: ProgressReporterOptions = {}): P
     if (!cur) return;
     const seconds = now() - cur.start;
     const iterations = cur.last?.iteration ?? 0;
-    const s: PhaseSummary = { phase: cur.phase, iterations, seconds, itPerSecond: seconds > 0 && iterations > 0 ? iterations / seconds : null, metrics: metrics ?? cur.last?.metrics };
+    const timed = iterations - cur.itAtStart;
+    const s: PhaseSummary = { phase: cur.phase, iterations, seconds, itPerSecond: seconds > 0 && timed > 0 ? timed / seconds : null, metrics: metrics ?? cur.last?.metrics };
+    lastClosed = { phase: cur.phase, iterations };
     phases.push(s);
     if (mode === 'bar') {
       draw(true);
@@ -265,11 +272,12 @@ export function createProgressReporter(options: ProgressReporterOptions = {}): P
     emit({ event: 'phase-end', phase: s.phase, iterations: s.iterations, seconds: s.seconds, itPerSecond: s.itPerSecond, ...(s.metrics ? { metrics: s.metrics } : {}) });
     cur = undefined;
   };
-  const startPhase = (phase: PhaseName, total: number) => {
+  const startPhase = (phase: PhaseName, total: number, firstUpdate?: ProgressUpdate) => {
     if (cur) endPhase();
-    cur = { phase, total, start: now() };
+    lastClosed = undefined;
+    cur = { phase, total, start: now(), itAtStart: firstUpdate ? firstUpdate.iteration : 0 };
     meter.reset();
-    meter.add(cur.start, 0);
+    if (!firstUpdate) meter.add(cur.start, 0);
     emit({ event: 'phase-start', phase, total });
   };
 
@@ -278,10 +286,12 @@ export function createProgressReporter(options: ProgressReporterOptions = {}): P
     get phases() {
       return phases;
     },
-    phaseStart: startPhase,
+    phaseStart: (phase, total) => startPhase(phase, total),
     phaseEnd: endPhase,
     update(u) {
-      if (!cur || cur.phase !== u.phase || (cur.last && u.iteration < cur.last.iteration)) startPhase(u.phase, u.total);
+      // a repeated final report of a phase that already ended is not a new phase
+      if (!cur && lastClosed && lastClosed.phase === u.phase && u.iteration >= lastClosed.iterations) return;
+      if (!cur || cur.phase !== u.phase || (cur.last && u.iteration < cur.last.iteration)) startPhase(u.phase, u.total, u);
       const t = now();
       cur!.last = u;
       cur!.total = u.total;
@@ -290,6 +300,7 @@ export function createProgressReporter(options: ProgressReporterOptions = {}): P
       if (mode === 'json') {
         emit({ event: 'progress', phase: u.phase, ...(u.stage ? { stage: u.stage } : {}), iteration: u.iteration, total: u.total, elapsed: t - cur!.start, itPerSecond: rate, eta: rate ? (u.total - u.iteration) / rate : null, ...(u.metrics ? { metrics: u.metrics } : {}) });
       } else draw(u.iteration >= u.total);
+      if (u.iteration >= u.total) endPhase();
     },
     log(message, level = 'info') {
       if (mode === 'json') emit({ event: 'log', level, message });

@@ -180,8 +180,8 @@ export function didYouMean(key: string, known: readonly string[]): string | unde
 }
 
 /** Every path-typed field (`x-path`), as JSON paths with their kind; arrays are not searched. */
-export function pathFields(): Array<{ path: string[]; kind: 'file' | 'dir' | 'outdir' }> {
-  const out: Array<{ path: string[]; kind: 'file' | 'dir' | 'outdir' }> = [];
+export function pathFields(): Array<{ path: string[]; kind: 'file' | 'dir' | 'any' | 'outdir' }> {
+  const out: Array<{ path: string[]; kind: 'file' | 'dir' | 'any' | 'outdir' }> = [];
   const walk = (n0: SchemaNode | undefined, prefix: string[]) => {
     const n = resolveRef(n0);
     if (!n) return;

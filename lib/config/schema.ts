@@ -12,7 +12,7 @@
 import * as z from 'zod';
 import { DEFAULTS as D, type RunConfigDefaults } from './defaults';
 
-type Meta = { description: string; unit?: string; path?: 'file' | 'dir' | 'outdir' };
+type Meta = { description: string; unit?: string; path?: 'file' | 'dir' | 'any' | 'outdir' };
 
 function meta(m: Meta): Record<string, unknown> {
   const out: Record<string, unknown> = { description: m.description };
@@ -278,7 +278,7 @@ export const OutputSchema = z
         obj: bool(D.output.files.obj, { description: 'mesh.obj + mesh.mtl + texture.png.' }),
         glb: bool(D.output.files.glb, { description: 'head.glb (binary glTF, texture embedded).' }),
         coefficients: bool(D.output.files.coefficients, { description: 'coefficients.json (model coefficients).' }),
-        previews: bool(D.output.files.previews, { description: 'previews.png (a grid of rendered views).' }),
+        previews: bool(D.output.files.previews, { description: 'preview.png (a grid of rendered views).' }),
         turntable: bool(D.output.files.turntable, { description: 'turntable.webp (an animated turntable).' }),
         runJson: bool(D.output.files.runJson, { description: 'run.json (resolved config, versions, timings, metrics).' }),
       })
@@ -316,7 +316,7 @@ export const RunConfigSchema = z
     viewPrompts: ViewPromptsSchema.prefault({}),
     seed: z.int().min(0).max(Number.MAX_SAFE_INTEGER).default(D.seed).meta(meta({ description: 'Seed of every random draw (Philox): cameras, lights, noise, initialisation.' })),
     device: z.enum(['auto', 'cuda', 'cpu']).default(D.device).meta(meta({ description: '\'cuda\', \'cpu\' (only the target denoiser), or \'auto\' (CUDA when usable).' })),
-    model: z.string().min(1).meta(meta({ description: 'The head model: a .safetensors file (see lib/models). Required.', path: 'file' })),
+    model: z.string().min(1).meta(meta({ description: 'The head model: a .safetensors model file (`faceg2e-native models import`), or an ICT-FaceKit folder, imported on the fly with the default parts. Required.', path: 'any' })),
     profile: bool(D.profile, { description: 'Record per-stage GPU timings (NVTX ranges and CUDA events) into run.json.' }),
     diffusion: DiffusionSchema.prefault({}),
     geometry: GeometrySchema.prefault({}),

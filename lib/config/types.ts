@@ -48,10 +48,10 @@ export interface RunConfig {
    */
   device: 'auto' | 'cuda' | 'cpu';
   /**
-   * The head model: a .safetensors file (see lib/models). Required.
+   * The head model: a .safetensors model file (`faceg2e-native models import`), or an ICT-FaceKit folder, imported on the fly with the default parts. Required.
    *
    * Accepts a non-empty string.
-   * A file path, relative to the config file's folder (on the command line: to the working directory).
+   * A folder path, relative to the config file's folder (on the command line: to the working directory).
    */
   model: string;
   /**
@@ -914,7 +914,7 @@ export interface OutputFilesConfig {
    */
   coefficients: boolean;
   /**
-   * previews.png (a grid of rendered views).
+   * preview.png (a grid of rendered views).
    *
    * Accepts true or false.
    * @defaultValue `true`

@@ -183,7 +183,7 @@ function fileChecks(view: unknown): Array<{ path: PathSeg[]; message: string }> 
     } catch {
       st = undefined;
     }
-    if (!st) out.push({ path: f.path, message: `${f.kind === 'file' ? 'file' : 'folder'} not found: ${v}` });
+    if (!st) out.push({ path: f.path, message: `${f.kind === 'file' ? 'file' : f.kind === 'dir' ? 'folder' : 'file or folder'} not found: ${v}` });
     else if (f.kind === 'file' && !st.isFile()) out.push({ path: f.path, message: `expected a file, got a folder: ${v}` });
     else if (f.kind === 'dir' && !st.isDirectory()) out.push({ path: f.path, message: `expected a folder, got a file: ${v}` });
   }

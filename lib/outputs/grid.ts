@@ -1,5 +1,5 @@
 /**
- * previews.png: rendered views composed into one grid image with sharp, written atomically.
+ * preview.png: rendered views composed into one grid image with sharp, written atomically.
  */
 import sharp from 'sharp';
 import { FaceG2EError } from '../errors';

@@ -37,7 +37,7 @@ export const OUTPUT_NAMES = {
   obj: ['mesh.obj', 'mesh.mtl', 'texture.png'],
   glb: ['head.glb'],
   coefficients: ['coefficients.json'],
-  previews: ['previews.png'],
+  previews: ['preview.png'],
   turntable: ['turntable.webp'],
   runJson: ['run.json'],
 } as const;
@@ -100,7 +100,7 @@ export async function writeRunOutputs(output: OutputConfig, data: RunOutputs): P
       if (data.previews.length % cols !== 0) {
         throw new FaceG2EError('E_INVALID_ARGUMENT', `previews: expected a multiple of ${cols} images (one per view of output.previews.views, per kind), got ${data.previews.length}`);
       }
-      await stageGridPng(batch, 'previews.png', data.previews, { columns: cols });
+      await stageGridPng(batch, 'preview.png', data.previews, { columns: cols });
     }
     if (f.turntable && data.turntable?.length) await stageTurntableWebp(batch, 'turntable.webp', data.turntable, { fps: output.turntable.fps, quality: output.turntable.quality });
   });

@@ -88,11 +88,15 @@ class Runner {
   void renderPreviews(PipelineResult& r);
   void textureMetrics(PipelineResult& r);
   double rmseAgainstTarget(const float* devVerts);
+  // (core's Stream::sync() calls cudaStreamSynchronize even for a CPU stream: reported; guard here)
+  void sync() {
+    if (dev_ == Device::CUDA) stream_.sync();
+  }
   template <typename T>
   std::vector<T> download(const Buffer<T>& b, size_t n) {
     std::vector<T> h(n);
     if (n) b.download(h.data(), n, stream_.handle());
-    stream_.sync();
+    sync();
     return h;
   }
   template <typename T>
@@ -148,7 +152,8 @@ class Runner {
   Buffer<float> z_, zt_, eps_, xt_, epsHat_, gz_, x0hat_, decoded_, gzImg_;
   Buffer<float> texImg_, texTargetLatentPrior_, texTargetRgb_, priorCtrl_, bgLatent_, bgRgb_;
   Buffer<float> targetTex_;      // target texture at its own size (HWC)
-  Buffer<float> sumSq_;          // device curve slots
+  Buffer<float> sumSq_;
+  Buffer<float> texCurveDev_;    // device curve slots of the texture phase
   Buffer<float> text_, textVariants_;
   Workspace wsMorph_, wsRaster_, wsTarget_, wsSds_;
   size_t latCap_ = 0;
@@ -416,7 +421,7 @@ void Runner::allocate() {
       Buffer<float> bl(dev_, size_t(C));
       backend_.codec->encode(bi.data(), 1, f, f, bl.data(), stream_.handle());
       memcpyAny(bgLatent_.data(), dev_, bl.data(), dev_, sizeof(float) * C, stream_.handle());
-      stream_.sync();
+      sync();
     }
     if (target) {
       targetTex_ = Buffer<float>(dev_, in_.target.texture.size());
@@ -441,7 +446,7 @@ void Runner::allocate() {
         layout(dev_, lp, int64_t(3) * S * S, stream_.handle());
         encode(tmp.data(), 1, S, S, texTargetRgb_.data());
       }
-      stream_.sync();
+      sync();
     }
     if (!t.priorControl.empty()) {
       Buffer<float> pc(dev_, t.priorControl.size());
@@ -456,7 +461,7 @@ void Runner::allocate() {
       lp.srcHwc = true;
       lp.dstHwc = false;
       layout(dev_, lp, int64_t(3) * S * S, stream_.handle());
-      stream_.sync();
+      sync();
     }
   }
   sumSq_ = Buffer<float>(dev_, 4);
@@ -483,7 +488,7 @@ void Runner::allocate() {
   probe.height = probe.width = int(std::sqrt(double(latCap) / std::max(1, probe.n * C))) + 1;
   sdsBytes += Workspace::aligned(backend_.denoiser->workspaceBytes(probe));
   wsSds_.reserve(dev_, sdsBytes + 8192);
-  stream_.sync();
+  sync();
 }
 
 void Runner::morphTo(const float* coeffs, float* verts, float* normals) {
@@ -515,7 +520,7 @@ double Runner::rmseAgainstTarget(const float* devVerts) {
   if (targetVertsHost_.empty()) return -1.0;
   std::vector<float> v(size_t(V_) * 3);
   memcpyAny(v.data(), Device::CPU, devVerts, dev_, v.size() * sizeof(float), stream_.handle());
-  stream_.sync();
+  sync();
   double s = 0.0;
   for (size_t i = 0; i < v.size(); ++i) s += double(v[i] - targetVertsHost_[i]) * double(v[i] - targetVertsHost_[i]);
   return std::sqrt(s / double(V_));
@@ -669,6 +674,7 @@ bool Runner::geometryPhase(int64_t start) {
   std::vector<float> ext(size_t(G) * n * 12), intr(size_t(G) * n * 4), sh(size_t(G) * n * 9);
   gViews_.assign(size_t(G) * n, PinholeView{});
   gMode_.assign(size_t(G), 0);
+  gVariant_.assign(size_t(G) * n, 0);
   std::vector<std::array<float, 9>> lights = g.lighting;
   if (lights.empty())
     for (const ShPreset& p : shPresets()) {
@@ -684,6 +690,7 @@ bool Runner::geometryPhase(int64_t start) {
       PinholeView pv = pinholeView(pose, g.fovDegrees, H, H, headRadius_);
       size_t k = size_t(i) * n + v;
       gViews_[k] = pv;
+      gVariant_[k] = promptVariant(pose.azimuth, in_.diffusion.frontMaxAzimuth, in_.diffusion.backMinAzimuth);
       std::copy(pv.extrinsics, pv.extrinsics + 12, ext.begin() + k * 12);
       std::copy(pv.intrinsics, pv.intrinsics + 4, intr.begin() + k * 4);
       const auto& L = lights[size_t(lightingPick(in_.seed, uint64_t(i) * 16 + uint64_t(v), int(lights.size())))];
@@ -702,7 +709,7 @@ bool Runner::geometryPhase(int64_t start) {
   }
   Buffer<float> curveDev(dev_, size_t(std::max<int64_t>(G, 1)) * 2);
   curveDev.zero(stream_.handle());
-  stream_.sync();
+  sync();
   auto phaseStart = Clock::now();
   const int every = progressEvery(G);
   bool cancelled = false;
@@ -744,9 +751,854 @@ bool Runner::geometryPhase(int64_t start) {
       break;
     }
   }
-  stream_.sync();
+  sync();
   if (!cancelled) geomMs_ += msSince(phaseStart);
   checkFinite("geometry phase");
   return !cancelled;
 }
 
+
+namespace {
+double lrFor(const OptimSettings& o, int64_t step) {
+  double lr = sds::lrAt(o.lr, step);
+  return std::max(lr, o.lr.baseLr * o.minLrFactor);
+}
+}  // namespace
+
+void Runner::geometryIteration(int64_t i) {
+  const GeometrySettings& g = in_.geometry;
+  const int n = g.views, H = g.renderSize, f = factor_, C = latentC_, h = H / f;
+  const GeometryInput mode = GeometryInput(gMode_[size_t(i)]);
+  const float* ext = gExt_.data() + size_t(i) * n * 12;
+  const float* intr = gIntr_.data() + size_t(i) * n * 4;
+  const float* sh = gSh_.data() + size_t(i) * n * 9;
+  StreamHandle s = stream_.handle();
+  const int N = in_.diffusion.scheduler.numTrainTimesteps;
+  sds::TimestepSchedule ts = g.timesteps;
+  ts.totalIterations = g.iterations;
+  ts.numTrainTimesteps = N;
+  int t = sds::sampleTimestep(ts, in_.seed, uint64_t(i));
+  sds::SdsCoefficients co = sds::sdsCoefficients(tables_.alphasCumprod.data(), N, t, in_.diffusion.weighting, in_.diffusion.gradScale);
+  geomCurve_[size_t(3 * i)] = float(t);
+
+  ClipParams cp;
+  cp.V = V_;
+  cp.nViews = n;
+  ShadeParams shp;
+  shp.mode = kShadeNormal;
+  shp.nViews = n;
+  shp.width = shp.height = H;
+  shp.channels = 3;
+  shp.V = V_;
+  shp.tri = tri_.data();
+  shp.clip = clip_.data();
+  for (int c = 0; c < 3; ++c) shp.bg[c] = g.background[c];
+  for (int v = 0; v < n; ++v) {
+    const PinholeView& pv = gViews_[size_t(i) * n + v];
+    std::copy(pv.mvp, pv.mvp + 16, cp.mvp[v]);
+    std::copy(pv.rotGl, pv.rotGl + 9, shp.rot[v]);
+  }
+  auto renderInto = [&](const float* verts, const float* normals, RenderTarget& rt, Workspace& ws, float* out, raster::RenderState* state,
+                        raster::RenderParams* paramsOut) {
+    ws.reset();
+    raster::RenderParams rp = renderParams(verts, n, H, intr, ext);
+    rp.sh = sh;
+    rp.antialias = g.antialias;
+    raster::RenderOutputs ro;
+    ro.triId = rt.triId.data();
+    ro.bary = rt.bary.data();
+    if (mode == GeometryInput::Grey) {
+      ro.grey = rt.grey.data();
+      ro.mask = rt.mask.data();
+    }
+    raster::RenderState st;
+    {
+      auto sc = prof_.op("pipeline/raster");
+      st = raster_->forward(rp, ro, ws, s);
+    }
+    auto sc = prof_.op("pipeline/shade");
+    if (mode == GeometryInput::Grey) {
+      ComposeParams cm;
+      cm.value = rt.grey.data();
+      cm.mask = rt.mask.data();
+      for (int c = 0; c < 3; ++c) cm.bg[c] = g.background[c] / std::max(g.albedo, 1e-6f);
+      cm.n = n;
+      cm.height = cm.width = H;
+      cm.out = out;
+      compose(dev_, cm, s);
+      if (g.albedo != 1.f) {
+        ElementParams ep;
+        ep.op = kOpScale;
+        ep.out = out;
+        ep.count = int64_t(n) * 3 * H * H;
+        ep.alpha = g.albedo;
+        elementwise(dev_, ep, s);
+      }
+    } else {
+      cp.pos = verts;
+      cp.clip = clip_.data();
+      clipTransform(dev_, cp, s);
+      ShadeParams sp = shp;
+      sp.triId = rt.triId.data();
+      sp.bary = rt.bary.data();
+      sp.normals = normals;
+      sp.out = out;
+      shade(dev_, sp, s);
+    }
+    if (state) *state = st;
+    if (paramsOut) *paramsOut = rp;
+  };
+
+  // target first (it borrows clip_ for normal renders), then the current head (whose state backward needs)
+  if (backend_.target) renderInto(tVerts_.data(), tNormals_.data(), tgt_, wsTarget_, tImg_.data(), nullptr, nullptr);
+  wsMorph_.reset();
+  const morph::MorphModel& mm = morphBuf_->view();
+  morph::MorphTape tape = morph::morphAllocTape(mm, wsMorph_);
+  morph::MorphInputs mi;
+  mi.coeffs = coeffs_.data();
+  mi.scale = rigid_.data();
+  mi.translation = rigid_.data() + 1;
+  {
+    auto sc = prof_.op("pipeline/morph");
+    morph::MorphOutputs mo;
+    mo.vertices = verts_.data();
+    mo.normals = normals_.data();
+    morph::morphForward(mm, morphOpt_, mi, mo, tape, wsMorph_, s);
+  }
+  raster::RenderState st;
+  raster::RenderParams rp;
+  renderInto(verts_.data(), normals_.data(), cur_, wsRaster_, img_.data(), &st, &rp);
+
+  // SDS on the render
+  const float* text = nullptr;
+  if (!backend_.target) {
+    size_t e = size_t(in_.diffusion.tokens) * in_.diffusion.embedDim;
+    bool uncondFirst = in_.diffusion.cfgOrder == engines::CfgOrder::UncondFirst;
+    for (int v = 0; v < n; ++v) {
+      int var = 1 + gVariant_[size_t(i) * n + v];
+      memcpyAny(text_.data() + e * size_t(uncondFirst ? v : n + v), dev_, textFor(0), dev_, e * sizeof(float), s);
+      memcpyAny(text_.data() + e * size_t(uncondFirst ? n + v : v), dev_, textFor(var), dev_, e * sizeof(float), s);
+    }
+    text = text_.data();
+  }
+  encode(img_.data(), n, H, H, z_.data());
+  if (backend_.target) encode(tImg_.data(), n, H, H, zt_.data());
+  sdsTerm(n, C, h, h, z_.data(), backend_.target ? zt_.data() : nullptr, img_.data(), gImg_.data(), nullptr, co, float(g.guidance), 1.f,
+          uint64_t(i) * 2, text, {}, !backend_.linearCodec);
+
+  // backward to the coefficients
+  const float* dNormals = nullptr;
+  {
+    auto sc = prof_.op("pipeline/render_backward");
+    if (mode == GeometryInput::Grey) {
+      ComposeParams cm;
+      for (int c = 0; c < 3; ++c) cm.bg[c] = g.background[c];
+      cm.n = n;
+      cm.height = cm.width = H;
+      cm.gradOut = gImg_.data();
+      cm.gradValue = dGrey_.data();
+      cm.gradMask = dMask_.data();
+      composeBackward(dev_, cm, s);
+      if (g.albedo != 1.f) {
+        ElementParams ep;
+        ep.op = kOpScale;
+        ep.out = dGrey_.data();
+        ep.count = int64_t(n) * H * H;
+        ep.alpha = g.albedo;
+        elementwise(dev_, ep, s);
+      }
+      raster::RenderGrads rg;
+      rg.dGrey = dGrey_.data();
+      rg.dMask = dMask_.data();
+      rg.dPositions = dVerts_.data();
+      rg.deterministic = true;
+      raster_->backward(rp, st, rg, wsRaster_, s);
+    } else {
+      memsetAny(gClip_.data(), dev_, 0, size_t(n) * V_ * 4 * sizeof(float), s);
+      memsetAny(dNormals_.data(), dev_, 0, size_t(V_) * 3 * sizeof(float), s);
+      memsetAny(dVerts_.data(), dev_, 0, size_t(V_) * 3 * sizeof(float), s);
+      ShadeParams sp = shp;
+      sp.triId = cur_.triId.data();
+      sp.bary = cur_.bary.data();
+      sp.normals = normals_.data();
+      sp.gradOut = gImg_.data();
+      sp.gradClip = gClip_.data();
+      sp.gradNormals = dNormals_.data();
+      shadeBackwardGeometry(dev_, sp, s);
+      cp.pos = verts_.data();
+      cp.gradClip = gClip_.data();
+      cp.gradPos = dVerts_.data();
+      clipTransformBackward(dev_, cp, s);
+      dNormals = dNormals_.data();
+    }
+  }
+  {
+    auto sc = prof_.op("pipeline/morph_backward");
+    morph::MorphGrads mg;
+    mg.coeffs = gCoeffs_.data();
+    morph::morphBackward(mm, morphOpt_, mi, tape, dVerts_.data(), dNormals, mg, wsMorph_, s);
+  }
+  {
+    auto sc = prof_.op("pipeline/optimizer");
+    if (Ki_ > 0 && g.regIdentity > 0) morph::coefL2(dev_, Ki_, coeffs_.data(), nullptr, float(g.regIdentity), regValue_.data(), gCoeffs_.data(), s);
+    if (Ke_ > 0 && g.optimizeExpression && g.regExpression > 0)
+      morph::coefL2(dev_, Ke_, coeffs_.data() + Ki_, nullptr, float(g.regExpression), regValue_.data() + 1, gCoeffs_.data() + Ki_, s);
+    sds::OptimTensor ot;
+    ot.param = coeffs_.data();
+    ot.grad = gCoeffs_.data();
+    ot.m = adanM_.data();
+    ot.v = adanV_.data();
+    ot.d = adanD_.data();
+    ot.prev = adanPrev_.data();
+    ot.n = g.optimizeExpression ? K_ : Ki_;
+    sds::OptimStepArgs a;
+    a.step = i + 1;
+    a.lr = lrFor(g.optim, i);
+    sds::optimStep(dev_, g.optim.config, &ot, 1, a, &wsSds_, s);
+    geomStep_ = i + 1;
+  }
+}
+
+// ------------------------------------------------------------------------------------------------ texture
+
+void Runner::enterRgbStage() {
+  const TextureSettings& t = in_.texture;
+  const int Ls = t.latentSize, C = latentC_, f = factor_, S = t.textureSize;
+  StreamHandle s = stream_.handle();
+  TransposeParams tp;
+  tp.src = latent_.data();
+  tp.dst = texImg_.data();
+  tp.n = 1;
+  tp.height = tp.width = Ls;
+  tp.channels = C;
+  tp.toNchw = true;
+  transpose(dev_, tp, s);
+  decode(texImg_.data(), 1, Ls, Ls, decoded_.data());
+  LayoutParams lp;
+  lp.src = decoded_.data();
+  lp.dst = rgb_.data();
+  lp.channels = 3;
+  lp.srcW = lp.srcH = Ls * f;
+  lp.dstW = lp.dstH = S;
+  lp.srcHwc = false;
+  lp.dstHwc = true;
+  lp.lo = 0.f;
+  lp.hi = 1.f;
+  layout(dev_, lp, int64_t(S) * S * 3, s);
+  rgbM_.zero(s);
+  rgbV_.zero(s);
+  rgbReady_ = true;
+}
+
+bool Runner::texturePhase(int64_t start) {
+  const TextureSettings& t = in_.texture;
+  NvtxRange phase("pipeline/texture");
+  const int n = t.views, f = factor_, C = latentC_;
+  const int64_t Tt = t.iterations;
+  StreamHandle s = stream_.handle();
+  // the geometry of this phase
+  if (!t.coefficients.empty()) {
+    std::vector<float> c(size_t(K_), 0.f);
+    std::copy(t.coefficients.begin(), t.coefficients.end(), c.begin());
+    upload(coeffs_, c);
+  }
+  morphTo(coeffs_.data(), verts_.data(), normals_.data());
+  // camera tables
+  std::vector<float> ext(size_t(Tt) * n * 12), iR(size_t(Tt) * n * 4), iL(size_t(Tt) * n * 4), iLf(size_t(Tt) * n * 4), dr(size_t(Tt) * n * 2);
+  tVariant_.assign(size_t(Tt) * n, 0);
+  for (int64_t i = 0; i < Tt; ++i)
+    for (int v = 0; v < n; ++v) {
+      CameraPose pose;
+      uint64_t key = kTexturePhaseKey + uint64_t(i);
+      if (t.fixedCameras) {
+        int nf = int(t.fixed.size());
+        int pick = std::min(nf - 1, int(cameraUniform(in_.seed, key, v, 0) * nf));
+        pose = t.fixed[size_t(pick)];
+      } else {
+        pose = randomPose(in_.seed, key, v, t.elevation, t.azimuth, t.distance);
+      }
+      size_t k = size_t(i) * n + v;
+      tVariant_[k] = promptVariant(pose.azimuth, in_.diffusion.frontMaxAzimuth, in_.diffusion.backMinAzimuth);
+      PinholeView a = pinholeView(pose, t.fovDegrees, t.renderSize, t.renderSize, headRadius_);
+      PinholeView b = pinholeView(pose, t.fovDegrees, t.latentRenderSize, t.latentRenderSize, headRadius_);
+      PinholeView c = pinholeView(pose, t.fovDegrees, t.latentRenderSize * f, t.latentRenderSize * f, headRadius_);
+      std::copy(a.extrinsics, a.extrinsics + 12, ext.begin() + k * 12);
+      std::copy(a.intrinsics, a.intrinsics + 4, iR.begin() + k * 4);
+      std::copy(b.intrinsics, b.intrinsics + 4, iL.begin() + k * 4);
+      std::copy(c.intrinsics, c.intrinsics + 4, iLf.begin() + k * 4);
+      std::copy(a.depthRange, a.depthRange + 2, dr.begin() + k * 2);
+    }
+  tExt_ = Buffer<float>(dev_, ext.size());
+  tIntrR_ = Buffer<float>(dev_, iR.size());
+  tIntrL_ = Buffer<float>(dev_, iL.size());
+  tIntrLf_ = Buffer<float>(dev_, iLf.size());
+  tDepth_ = Buffer<float>(dev_, dr.size());
+  upload(tExt_, ext);
+  upload(tIntrR_, iR);
+  upload(tIntrL_, iL);
+  upload(tIntrLf_, iLf);
+  upload(tDepth_, dr);
+  if (start == 0 && !(in_.hasCheckpoint && in_.checkpoint.phase == "texture")) {
+    if (t.latentRandomInit) {
+      RngRequest r;
+      r.seed = in_.seed;
+      r.stream = rng_stream::kInit;
+      r.dist = Distribution::Normal;
+      r.mean = 0.f;
+      r.scale = t.latentInitScale;
+      rngFill(dev_, r, latent_.data(), int64_t(t.latentSize) * t.latentSize * C, s);
+    } else {
+      latent_.zero(s);
+    }
+    latentM_.zero(s);
+    latentV_.zero(s);
+  }
+  if (texCurve_.size() != size_t(Tt) * 3) {
+    texCurve_.assign(size_t(Tt) * 3, 0.f);
+    texCount_.assign(size_t(Tt) * 2, 1.0);
+  }
+  texCurveDev_ = Buffer<float>(dev_, size_t(std::max<int64_t>(Tt, 1)) * 2);
+  texCurveDev_.zero(s);
+  sync();
+  (void)f;
+  auto phaseStart = Clock::now();
+  const int every = progressEvery(Tt);
+  bool cancelled = false;
+  for (int64_t i = start; i < Tt; ++i) {
+    if (i >= t.latentIterations && !rgbReady_) enterRgbStage();
+    {
+      NvtxRange it("pipeline/texture/iteration");
+      textureIteration(i);
+    }
+    prof_.endIteration();
+    bool last = i + 1 == Tt;
+    bool stop = cancel_ && cancel_->cancelled();
+    if ((i + 1) % every == 0 || last || stop) {
+      std::vector<float> cd = download(texCurveDev_, size_t(2 * (i + 1)));
+      for (int64_t j = start; j <= i; ++j) {
+        texCurve_[size_t(3 * j + 1)] = float(cd[size_t(2 * j)] / texCount_[size_t(2 * j)]);
+        texCurve_[size_t(3 * j + 2)] = float(cd[size_t(2 * j + 1)] / texCount_[size_t(2 * j + 1)]);
+      }
+      if (!std::isfinite(texCurve_[size_t(3 * i + 1)])) fail(ErrorCode::Numerical, "texture phase: the SDS gradient became NaN/Inf at iteration " + std::to_string(i));
+      sendProgress("texture", i, Tt, int(texCurve_[size_t(3 * i)]), texCurve_);
+    }
+    if (stop && !last) {
+      cancelled = true;
+      nextIteration_ = i + 1;
+      break;
+    }
+  }
+  if (!cancelled && !rgbReady_) enterRgbStage();
+  sync();
+  texMs_ += msSince(phaseStart);
+  return !cancelled;
+}
+
+void Runner::textureIteration(int64_t i) {
+  const TextureSettings& t = in_.texture;
+  const int n = t.views, f = factor_, C = latentC_;
+  const bool latentStage = i < t.latentIterations;
+  StreamHandle s = stream_.handle();
+  const int N = in_.diffusion.scheduler.numTrainTimesteps;
+  sds::TimestepSchedule ts = t.timesteps;
+  ts.totalIterations = t.iterations;
+  ts.numTrainTimesteps = N;
+  int tstep = sds::sampleTimestep(ts, in_.seed, uint64_t(i));
+  sds::SdsCoefficients co = sds::sdsCoefficients(tables_.alphasCumprod.data(), N, tstep, in_.diffusion.weighting, in_.diffusion.gradScale);
+  texCurve_[size_t(3 * i)] = float(tstep);
+  const float* ext = tExt_.data() + size_t(i) * n * 12;
+  const uint64_t key = (kTexturePhaseKey + uint64_t(i)) * 2;
+  const float* text = nullptr;
+  const float* priorText = nullptr;
+  if (!backend_.target) {
+    size_t e = size_t(in_.diffusion.tokens) * in_.diffusion.embedDim;
+    bool uncondFirst = in_.diffusion.cfgOrder == engines::CfgOrder::UncondFirst;
+    for (int v = 0; v < n; ++v) {
+      int var = 1 + tVariant_[size_t(i) * n + v];
+      memcpyAny(text_.data() + e * size_t(uncondFirst ? v : n + v), dev_, textFor(0), dev_, e * sizeof(float), s);
+      memcpyAny(text_.data() + e * size_t(uncondFirst ? n + v : v), dev_, textFor(var), dev_, e * sizeof(float), s);
+    }
+    text = text_.data();
+    // the prior's batch (n = 1) sits after the views' batch
+    memcpyAny(text_.data() + e * size_t(2 * n + (uncondFirst ? 0 : 1)), dev_, textFor(0), dev_, e * sizeof(float), s);
+    memcpyAny(text_.data() + e * size_t(2 * n + (uncondFirst ? 1 : 0)), dev_, textFor(4), dev_, e * sizeof(float), s);
+    priorText = text_.data() + e * size_t(2 * n);
+  }
+  auto toNchw = [&](const float* src, float* dst, int nn, int H, int ch) {
+    TransposeParams tp;
+    tp.src = src;
+    tp.dst = dst;
+    tp.n = nn;
+    tp.height = tp.width = H;
+    tp.channels = ch;
+    tp.toNchw = true;
+    transpose(dev_, tp, s);
+  };
+  auto toNhwc = [&](const float* src, float* dst, int nn, int H, int ch, bool acc) {
+    TransposeParams tp;
+    tp.src = src;
+    tp.dst = dst;
+    tp.n = nn;
+    tp.height = tp.width = H;
+    tp.channels = ch;
+    tp.toNchw = false;
+    tp.accumulate = acc;
+    transpose(dev_, tp, s);
+  };
+  auto renderTarget = [&](int size, const float* intr, float* outNchw) {
+    wsTarget_.reset();
+    raster::RenderParams rp = renderParams(tVerts_.data(), n, size, intr, ext);
+    rp.texture = targetTex_.data();
+    rp.texWidth = in_.target.texWidth;
+    rp.texHeight = in_.target.texHeight;
+    rp.channels = 3;
+    rp.background = bgRgb_.data();
+    rp.antialias = t.antialias;
+    raster::RenderOutputs ro;
+    ro.color = tgt_.color.data();
+    {
+      auto sc = prof_.op("pipeline/raster_target");
+      raster_->forward(rp, ro, wsTarget_, s);
+    }
+    toNchw(tgt_.color.data(), outNchw, n, size, 3);
+  };
+  SumSqParams sq;
+
+  if (latentStage) {
+    const int Rl = t.latentRenderSize, Ls = t.latentSize;
+    wsRaster_.reset();
+    raster::RenderParams rp = renderParams(verts_.data(), n, Rl, tIntrL_.data() + size_t(i) * n * 4, ext);
+    rp.texture = latent_.data();
+    rp.texWidth = rp.texHeight = Ls;
+    rp.channels = C;
+    rp.background = bgLatent_.data();
+    rp.antialias = t.antialias;
+    raster::RenderOutputs ro;
+    ro.color = cur_.color.data();
+    raster::RenderState st;
+    {
+      auto sc = prof_.op("pipeline/raster");
+      st = raster_->forward(rp, ro, wsRaster_, s);
+    }
+    toNchw(cur_.color.data(), z_.data(), n, Rl, C);
+    if (backend_.target) {
+      renderTarget(Rl * f, tIntrLf_.data() + size_t(i) * n * 4, tImg_.data());
+      encode(tImg_.data(), n, Rl * f, Rl * f, zt_.data());
+    }
+    sdsTerm(n, C, Rl, Rl, z_.data(), backend_.target ? zt_.data() : nullptr, nullptr, nullptr, gz_.data(), co, float(t.guidance), 1.f, key,
+            text, {}, false);
+    sq.a = gz_.data();
+    sq.count = int64_t(n) * C * Rl * Rl;
+    sq.out = texCurveDev_.data() + 2 * i;
+    sumSquares(dev_, sq, s);
+    if (backend_.target) {
+      sq.a = z_.data();
+      sq.b = zt_.data();
+      sq.out = texCurveDev_.data() + 2 * i + 1;
+      sumSquares(dev_, sq, s);
+    }
+    texCount_[size_t(2 * i)] = texCount_[size_t(2 * i + 1)] = double(sq.count);
+    {
+      auto sc = prof_.op("pipeline/render_backward");
+      toNhwc(gz_.data(), gzImg_.data(), n, Rl, C, false);
+      raster::RenderGrads rg;
+      rg.dColor = gzImg_.data();
+      rg.dTexture = gLatent_.data();
+      rg.deterministic = true;
+      raster_->backward(rp, st, rg, wsRaster_, s);
+    }
+    if (t.priorEnabled && t.priorWeight > 0.f) {
+      toNchw(latent_.data(), texImg_.data(), 1, Ls, C);
+      std::vector<engines::ControlInput> ctrl;
+      if (priorCtrl_.size() && t.textureSize == Ls * f) ctrl.push_back({t.priorControlName, priorCtrl_.data(), 1.f});
+      sdsTerm(1, C, Ls, Ls, texImg_.data(), backend_.target ? texTargetLatentPrior_.data() : nullptr, nullptr, nullptr, gz_.data(), co,
+              t.priorGuidance, t.priorWeight, key + 1, priorText, ctrl, false);
+      toNhwc(gz_.data(), gLatent_.data(), 1, Ls, C, true);
+    }
+    auto sc = prof_.op("pipeline/optimizer");
+    sds::OptimTensor ot;
+    ot.param = latent_.data();
+    ot.grad = gLatent_.data();
+    ot.m = latentM_.data();
+    ot.v = latentV_.data();
+    ot.n = int64_t(Ls) * Ls * C;
+    sds::OptimStepArgs a;
+    a.step = i + 1;
+    a.lr = lrFor(t.optim, i);
+    wsSds_.reset();
+    sds::optimStep(dev_, t.optim.config, &ot, 1, a, &wsSds_, s);
+    return;
+  }
+
+  // ---- RGB stage
+  const int R = t.renderSize, S = t.textureSize;
+  wsRaster_.reset();
+  raster::RenderParams rp = renderParams(verts_.data(), n, R, tIntrR_.data() + size_t(i) * n * 4, ext);
+  rp.texture = rgb_.data();
+  rp.texWidth = rp.texHeight = S;
+  rp.channels = 3;
+  rp.background = bgRgb_.data();
+  rp.antialias = t.antialias;
+  rp.depthRange = tDepth_.data() + size_t(i) * n * 2;
+  raster::RenderOutputs ro;
+  ro.color = cur_.color.data();
+  if (t.controlEnabled) ro.depthImage = cur_.depthImage.data();
+  raster::RenderState st;
+  {
+    auto sc = prof_.op("pipeline/raster");
+    st = raster_->forward(rp, ro, wsRaster_, s);
+  }
+  toNchw(cur_.color.data(), img_.data(), n, R, 3);
+  std::vector<engines::ControlInput> controls;
+  if (t.controlEnabled) {
+    ComposeParams cm;
+    cm.value = cur_.depthImage.data();
+    cm.n = n;
+    cm.height = cm.width = R;
+    cm.out = ctrlImg_.data();
+    compose(dev_, cm, s);
+    controls.push_back({t.controlName, ctrlImg_.data(), t.controlScale});
+  }
+  if (backend_.target) {
+    renderTarget(R, tIntrR_.data() + size_t(i) * n * 4, tImg_.data());
+    encode(tImg_.data(), n, R, R, zt_.data());
+  }
+  encode(img_.data(), n, R, R, z_.data());
+  sdsTerm(n, C, R / f, R / f, z_.data(), backend_.target ? zt_.data() : nullptr, img_.data(), gImg_.data(), nullptr, co, float(t.guidance), 1.f,
+          key, text, controls, true);
+  sq.a = gImg_.data();
+  sq.count = int64_t(n) * 3 * R * R;
+  sq.out = texCurveDev_.data() + 2 * i;
+  sumSquares(dev_, sq, s);
+  if (backend_.target) {
+    sq.a = img_.data();
+    sq.b = tImg_.data();
+    sq.out = texCurveDev_.data() + 2 * i + 1;
+    sumSquares(dev_, sq, s);
+  }
+  texCount_[size_t(2 * i)] = texCount_[size_t(2 * i + 1)] = double(sq.count);
+  {
+    auto sc = prof_.op("pipeline/render_backward");
+    toNhwc(gImg_.data(), gzImg_.data(), n, R, 3, false);
+    raster::RenderGrads rg;
+    rg.dColor = gzImg_.data();
+    rg.dTexture = gRgb_.data();
+    rg.deterministic = true;
+    raster_->backward(rp, st, rg, wsRaster_, s);
+  }
+  if (t.priorEnabled && t.priorWeight > 0.f) {
+    toNchw(rgb_.data(), texImg_.data(), 1, S, 3);
+    encode(texImg_.data(), 1, S, S, z_.data());
+    std::vector<engines::ControlInput> ctrl;
+    if (priorCtrl_.size()) ctrl.push_back({t.priorControlName, priorCtrl_.data(), 1.f});
+    sdsTerm(1, C, S / f, S / f, z_.data(), backend_.target ? texTargetRgb_.data() : nullptr, texImg_.data(), gImg_.data(), nullptr, co,
+            t.priorGuidance, t.priorWeight, key + 1, priorText, ctrl, true);
+    toNhwc(gImg_.data(), gRgb_.data(), 1, S, 3, true);
+  }
+  auto sc = prof_.op("pipeline/optimizer");
+  sds::OptimTensor ot;
+  ot.param = rgb_.data();
+  ot.grad = gRgb_.data();
+  ot.m = rgbM_.data();
+  ot.v = rgbV_.data();
+  ot.n = int64_t(S) * S * 3;
+  sds::OptimStepArgs a;
+  a.step = i - t.latentIterations + 1;
+  a.lr = lrFor(t.optim, i);
+  wsSds_.reset();
+  sds::optimStep(dev_, t.optim.config, &ot, 1, a, &wsSds_, s);
+  if (t.clampTexture) morph::projectBounds(dev_, int(ot.n), rgb_.data(), nullptr, nullptr, 0.f, 1.f, s);
+}
+
+// ------------------------------------------------------------------------------------------------ checkpoint / results
+
+void Runner::fillCheckpoint(Checkpoint& c, const std::string& phase, int64_t iteration) {
+  c.phase = phase;
+  c.iteration = iteration;
+  c.coefficients = download(coeffs_, size_t(K_));
+  c.geomM = download(adanM_, size_t(K_));
+  c.geomV = download(adanV_, size_t(K_));
+  c.geomD = download(adanD_, size_t(K_));
+  c.geomPrev = download(adanPrev_, size_t(K_));
+  if (latent_.size()) {
+    c.latent = download(latent_, latent_.size());
+    c.latentM = download(latentM_, latentM_.size());
+    c.latentV = download(latentV_, latentV_.size());
+  }
+  if (rgb_.size() && rgbReady_) {
+    c.rgb = download(rgb_, rgb_.size());
+    c.rgbM = download(rgbM_, rgbM_.size());
+    c.rgbV = download(rgbV_, rgbV_.size());
+  }
+  c.initialRmse = initialRmse_;
+  c.geometryCurve = geomCurve_;
+  c.textureCurve = texCurve_;
+  c.geometryMs = geomMs_;
+  c.textureMs = texMs_;
+}
+
+void Runner::restoreCheckpoint(const Checkpoint& c) {
+  auto need = [](const std::vector<float>& v, size_t n, const char* what) {
+    FG_CHECK_ARG(v.size() == n, std::string("checkpoint.") + what + ": expected " + std::to_string(n) + " values, got " + std::to_string(v.size()));
+  };
+  FG_CHECK_ARG(c.phase == "geometry" || c.phase == "texture", "checkpoint.phase: expected 'geometry' or 'texture', got '" + c.phase + "'");
+  need(c.coefficients, size_t(K_), "coefficients");
+  upload(coeffs_, c.coefficients);
+  if (!c.geomM.empty()) {
+    need(c.geomM, size_t(K_), "geometryOptimizer.m");
+    need(c.geomV, size_t(K_), "geometryOptimizer.v");
+    need(c.geomD, size_t(K_), "geometryOptimizer.d");
+    need(c.geomPrev, size_t(K_), "geometryOptimizer.prev");
+    upload(adanM_, c.geomM);
+    upload(adanV_, c.geomV);
+    upload(adanD_, c.geomD);
+    upload(adanPrev_, c.geomPrev);
+  }
+  if (c.phase == "texture") {
+    if (!c.latent.empty()) {
+      need(c.latent, latent_.size(), "latent");
+      need(c.latentM, latent_.size(), "latentOptimizer.m");
+      need(c.latentV, latent_.size(), "latentOptimizer.v");
+      upload(latent_, c.latent);
+      upload(latentM_, c.latentM);
+      upload(latentV_, c.latentV);
+    }
+    if (!c.rgb.empty()) {
+      need(c.rgb, rgb_.size(), "rgb");
+      need(c.rgbM, rgb_.size(), "rgbOptimizer.m");
+      need(c.rgbV, rgb_.size(), "rgbOptimizer.v");
+      upload(rgb_, c.rgb);
+      upload(rgbM_, c.rgbM);
+      upload(rgbV_, c.rgbV);
+      rgbReady_ = true;
+    }
+  }
+  initialRmse_ = c.initialRmse;
+  geomCurve_ = c.geometryCurve;
+  texCurve_ = c.textureCurve;
+  if (!geomCurve_.empty()) geomCount_.assign(geomCurve_.size() / 3 * 2, 1.0);
+  if (!texCurve_.empty()) texCount_.assign(texCurve_.size() / 3 * 2, 1.0);
+  geomMs_ = c.geometryMs;
+  texMs_ = c.textureMs;
+  sync();
+}
+
+void Runner::textureMetrics(PipelineResult& r) {
+  const TextureSettings& t = in_.texture;
+  const int S = t.textureSize, R = t.renderSize;
+  std::vector<CameraPose> cams = t.fixed;
+  if (cams.empty()) return;
+  Buffer<float> weight(dev_, size_t(S) * S);
+  weight.zero(stream_.handle());
+  for (size_t b = 0; b < cams.size(); b += kMaxViews) {
+    int n = int(std::min<size_t>(kMaxViews, cams.size() - b));
+    std::vector<float> ext(size_t(n) * 12), intr(size_t(n) * 4);
+    for (int v = 0; v < n; ++v) {
+      PinholeView pv = pinholeView(cams[b + v], t.fovDegrees, R, R, headRadius_);
+      std::copy(pv.extrinsics, pv.extrinsics + 12, ext.begin() + size_t(v) * 12);
+      std::copy(pv.intrinsics, pv.intrinsics + 4, intr.begin() + size_t(v) * 4);
+    }
+    Buffer<float> e(dev_, ext.size()), in(dev_, intr.size());
+    upload(e, ext);
+    upload(in, intr);
+    wsRaster_.reset();
+    raster::RenderParams rp = renderParams(verts_.data(), n, R, in.data(), e.data());
+    rp.antialias = false;
+    raster::RenderOutputs ro;
+    ro.triId = cur_.triId.data();
+    ro.bary = cur_.bary.data();
+    raster_->forward(rp, ro, wsRaster_, stream_.handle());
+    ShadeParams sp;
+    sp.nViews = n;
+    sp.width = sp.height = R;
+    sp.channels = 3;
+    sp.V = V_;
+    sp.triId = cur_.triId.data();
+    sp.bary = cur_.bary.data();
+    sp.tri = tri_.data();
+    sp.uvTri = uvTri_.data();
+    sp.uv = uv_.data();
+    sp.texW = sp.texH = S;
+    sp.texWeight = weight.data();
+    shadeBackwardTexture(dev_, sp, stream_.handle());
+    sync();
+  }
+  std::vector<float> w = download(weight, size_t(S) * S);
+  int64_t visible = 0;
+  for (float x : w) visible += x > 0.f ? 1 : 0;
+  r.visibleTexels = visible;
+  if (!backend_.target || visible == 0) return;
+  // the target texture at the output resolution
+  Buffer<float> tt(dev_, size_t(S) * S * 3);
+  LayoutParams lp;
+  lp.src = targetTex_.data();
+  lp.dst = tt.data();
+  lp.channels = 3;
+  lp.srcW = in_.target.texWidth;
+  lp.srcH = in_.target.texHeight;
+  lp.dstW = lp.dstH = S;
+  lp.srcHwc = lp.dstHwc = true;
+  layout(dev_, lp, int64_t(S) * S * 3, stream_.handle());
+  std::vector<float> target = download(tt, size_t(S) * S * 3);
+  double se = 0.0;
+  for (size_t i = 0; i < w.size(); ++i) {
+    if (!(w[i] > 0.f)) continue;
+    for (int c = 0; c < 3; ++c) {
+      double d = double(r.texture[3 * i + c]) - double(target[3 * i + c]);
+      se += d * d;
+    }
+  }
+  double mse = se / double(visible * 3);
+  r.psnrDb = mse > 0 ? 10.0 * std::log10(1.0 / mse) : 200.0;
+}
+
+void Runner::renderPreviews(PipelineResult& r) {
+  const PreviewSettings& pv = in_.previews;
+  if (pv.views.empty() || (!pv.textured && !pv.shaded)) return;
+  const int P = pv.size;
+  const bool haveTex = rgbReady_;
+  const std::array<float, 3> bg = {in_.texture.background[0], in_.texture.background[1], in_.texture.background[2]};
+  r.previewCount = int(pv.views.size());
+  r.previewSize = P;
+  if (pv.textured && haveTex) r.previewTextured.assign(size_t(r.previewCount) * P * P * 3, 0.f);
+  if (pv.shaded) r.previewShaded.assign(size_t(r.previewCount) * P * P * 3, 0.f);
+  Buffer<float> bgDev(dev_, 3);
+  upload(bgDev, std::vector<float>(bg.begin(), bg.end()));
+  for (size_t b = 0; b < pv.views.size(); b += kMaxViews) {
+    int n = int(std::min<size_t>(kMaxViews, pv.views.size() - b));
+    std::vector<float> ext(size_t(n) * 12), intr(size_t(n) * 4), sh(size_t(n) * 9);
+    for (int v = 0; v < n; ++v) {
+      PinholeView p = pinholeView(pv.views[b + v], pv.fovDegrees, P, P, headRadius_);
+      std::copy(p.extrinsics, p.extrinsics + 12, ext.begin() + size_t(v) * 12);
+      std::copy(p.intrinsics, p.intrinsics + 4, intr.begin() + size_t(v) * 4);
+      std::copy(shPresets()[0].c, shPresets()[0].c + 9, sh.begin() + size_t(v) * 9);
+    }
+    Buffer<float> e(dev_, ext.size()), in(dev_, intr.size()), shd(dev_, sh.size());
+    upload(e, ext);
+    upload(in, intr);
+    upload(shd, sh);
+    wsRaster_.reset();
+    raster::RenderParams rp = renderParams(verts_.data(), n, P, in.data(), e.data());
+    rp.sh = shd.data();
+    rp.antialias = true;
+    raster::RenderOutputs ro;
+    ro.mask = cur_.mask.data();
+    if (pv.shaded) ro.grey = cur_.grey.data();
+    if (pv.textured && haveTex) {
+      rp.texture = rgb_.data();
+      rp.texWidth = rp.texHeight = in_.texture.textureSize;
+      rp.channels = 3;
+      rp.background = bgDev.data();
+      ro.color = cur_.color.data();
+    }
+    raster_->forward(rp, ro, wsRaster_, stream_.handle());
+    size_t pix = size_t(n) * P * P;
+    std::vector<float> mask = download(cur_.mask, pix);
+    if (pv.shaded) {
+      std::vector<float> grey = download(cur_.grey, pix);
+      for (size_t k = 0; k < pix; ++k)
+        for (int c = 0; c < 3; ++c) r.previewShaded[(b * P * P + k) * 3 + c] = std::min(1.f, std::max(0.f, grey[k] + (1.f - mask[k]) * bg[c]));
+    }
+    if (pv.textured && haveTex) {
+      std::vector<float> col = download(cur_.color, pix * 3);
+      std::copy(col.begin(), col.end(), r.previewTextured.begin() + b * P * P * 3);
+    }
+  }
+}
+
+void Runner::finish(PipelineResult& r) {
+  r.coefficients = download(coeffs_, size_t(K_));
+  morphTo(coeffs_.data(), verts_.data(), normals_.data());
+  std::vector<float> v = download(verts_, size_t(V_) * 3);
+  r.normals = download(normals_, size_t(V_) * 3);
+  if (initialRmse_ > 0 && in_.geometry.enabled && in_.geometry.iterations > 0) {
+    r.vertexRmseInitial = initialRmse_ / in_.model.metresPerUnit;
+    r.vertexRmseFinal = rmseAgainstTarget(verts_.data()) / in_.model.metresPerUnit;
+    r.vertexRmseRatio = r.vertexRmseFinal / r.vertexRmseInitial;
+  }
+  r.vertices.resize(v.size());
+  for (size_t i = 0; i < v.size(); ++i) r.vertices[i] = float((double(v[i]) - rigidTrans_[i % 3]) / rigidScale_);
+  if (rgbReady_) {
+    r.texture = download(rgb_, rgb_.size());
+    r.textureSize = in_.texture.textureSize;
+    textureMetrics(r);
+  }
+  renderPreviews(r);
+}
+
+PipelineResult Runner::run() {
+  t0_ = Clock::now();
+  PipelineResult r;
+  validate();
+  setup();
+  allocate();
+  computeTargetHead();
+  std::string startPhase = "geometry";
+  int64_t startIter = 0;
+  if (in_.hasCheckpoint) {
+    restoreCheckpoint(in_.checkpoint);
+    startPhase = in_.checkpoint.phase;
+    startIter = in_.checkpoint.iteration;
+  } else {
+    std::vector<float> init(size_t(K_), 0.f);
+    std::copy(in_.geometry.init.begin(), in_.geometry.init.end(), init.begin());
+    upload(coeffs_, init);
+    if (backend_.target) {
+      morphTo(coeffs_.data(), verts_.data(), normals_.data());
+      initialRmse_ = rmseAgainstTarget(verts_.data());
+    }
+  }
+  sync();
+  r.setupMs = setupMs_ = msSince(t0_);
+  const bool geo = in_.geometry.enabled && in_.geometry.iterations > 0;
+  const bool tex = in_.texture.enabled && in_.texture.iterations > 0;
+  auto cancelledResult = [&](const char* phase) {
+    r.status = "cancelled";
+    fillCheckpoint(r.checkpoint, phase, nextIteration_);
+    r.geometryMs = geomMs_;
+    r.textureMs = texMs_;
+    prof_.addTo(r.profile);
+    return r;
+  };
+  if (geo && startPhase == "geometry") {
+    if (startIter < in_.geometry.iterations && !geometryPhase(startIter)) return cancelledResult("geometry");
+  }
+  if (tex) {
+    int64_t start = startPhase == "texture" ? startIter : 0;
+    if (!texturePhase(start)) return cancelledResult("texture");
+  }
+  finish(r);
+  r.geometryMs = geomMs_;
+  r.textureMs = texMs_;
+  fillCheckpoint(r.checkpoint, "done", 0);
+  // grouped curves: (iteration, t, sdsGradMeanSq, targetMse) per group
+  auto group = [](const std::vector<float>& c, int gsize) {
+    std::vector<float> out;
+    int64_t iters = int64_t(c.size() / 3);
+    for (int64_t b = 0; b < iters; b += gsize) {
+      int64_t e = std::min<int64_t>(iters, b + gsize);
+      double a[3] = {0, 0, 0};
+      for (int64_t j = b; j < e; ++j)
+        for (int k = 0; k < 3; ++k) a[k] += c[size_t(3 * j + k)];
+      out.push_back(float(b));
+      for (int k = 0; k < 3; ++k) out.push_back(float(a[k] / double(e - b)));
+    }
+    return out;
+  };
+  int64_t maxIters = std::max<int64_t>(geomCurve_.size() / 3, texCurve_.size() / 3);
+  r.curveGroup = int(std::max<int64_t>(1, (maxIters + 99) / 100));
+  r.geometryCurve = group(geomCurve_, r.curveGroup);
+  r.textureCurve = group(texCurve_, r.curveGroup);
+  prof_.addTo(r.profile);
+  return r;
+}
+
+}  // namespace
+
+PipelineResult runPipeline(const PipelineInput& in, const CancelTokenPtr& cancel, const ProgressFn& progress) {
+  Runner r(in, cancel, progress);
+  return r.run();
+}
+
+}  // namespace pipe
+}  // namespace fg

@@ -21,6 +21,7 @@
 #include "core/hd.hpp"
 #include "engines/interfaces.hpp"
 #include "pipeline/camera.hpp"
+#include "pipeline/kernels.hpp"
 #include "sds/optim.hpp"
 #include "sds/schedule.hpp"
 

@@ -182,7 +182,7 @@ test('preview grid: layout and pixels land in their cells', async () => {
   const imgs = colours.map((c) => solid(16, 8, c));
   const layout = gridLayout(imgs, { columns: 3, gap: 2 });
   assert.deepEqual([layout.width, layout.height, layout.rows, layout.columns], [3 * 16 + 4 * 2, 2 * 8 + 3 * 2, 2, 3]);
-  const file = path.join(dir, 'previews.png');
+  const file = path.join(dir, 'preview.png');
   await writeGridPng(file, imgs, { columns: 3, gap: 2, background: [10, 10, 10] });
   const { data, info } = await sharp(file).raw().toBuffer({ resolveWithObject: true });
   assert.deepEqual([info.width, info.height], [layout.width, layout.height]);
@@ -306,8 +306,8 @@ test('writeRunOutputs writes the configured files together; a failure leaves non
   assert.deepEqual(fs.readdirSync(dir), []);
 
   const files = await writeRunOutputs(cfg.output, data);
-  assert.deepEqual(files.map((f) => path.basename(f)).sort(), ['coefficients.json', 'head.glb', 'mesh.mtl', 'mesh.obj', 'previews.png', 'run.json', 'texture.png', 'turntable.webp']);
-  const meta = await sharp(path.join(dir, 'previews.png')).metadata();
+  assert.deepEqual(files.map((f) => path.basename(f)).sort(), ['coefficients.json', 'head.glb', 'mesh.mtl', 'mesh.obj', 'preview.png', 'run.json', 'texture.png', 'turntable.webp']);
+  const meta = await sharp(path.join(dir, 'preview.png')).metadata();
   assert.deepEqual([meta.width, meta.height], [views * 16, kinds * 16]);
   const run = JSON.parse(fs.readFileSync(path.join(dir, 'run.json'), 'utf8'));
   assert.ok(run.outputs.includes('head.glb') && run.outputs.includes('run.json'));

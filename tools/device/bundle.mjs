@@ -24,4 +24,6 @@ await build({
   external: ['sharp', '*.node'],
   logLevel: 'warning',
 });
+// the Python baselines the benchmarks spawn (path.join(__dirname, 'x.py'))
+for (const f of list('bench', /\.py$/)) fs.copyFileSync(path.join(root, f), path.join(out, f));
 console.log(`bundled ${entries.length} entries into ${path.relative(root, out)}`);

@@ -7,6 +7,8 @@ OUT="${OUT:-$PWD/device-out}"; mkdir -p "$OUT"
 what="${1:-all}"; filter="${2:-}"
 mkdir -p /tmp/fgnode && xz -d -c .device/node.xz > /tmp/fgnode/node && chmod +x /tmp/fgnode/node
 export PATH="/tmp/fgnode:$PATH" FACEG2E_ADDON_PATH="$PWD/build-device/Release/faceg2e.node" FACEG2E_DEVICE_DATA="$PWD/.device/data"
+if [ -f .device/shared.tar.xz ]; then mkdir -p /tmp/fgshared && xz -d -c .device/shared.tar.xz | tar -x -C /tmp/fgshared && export FACEG2E_SHARED_DIR=/tmp/fgshared/shared; fi
+[ -f .device/data/ict-head.obj ] && export FACEG2E_BENCH_MESH="$PWD/.device/data/ict-head.obj"
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader; node --version; date -u; } | tee "$OUT/env.txt"
 rc=0
 if [ "$what" = tests ] || [ "$what" = all ]; then

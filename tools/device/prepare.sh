@@ -15,7 +15,19 @@ if [ ! -f .device/node.xz ] || [ "$(command -v node)" -nt .device/node.xz ]; the
 fi
 FACEG2E_CUDA_ARCHS="${FACEG2E_CUDA_ARCHS:-90-real}" npx cmake-js compile -l warn -O build-device -p "${JOBS:-2}"
 node tools/device/bundle.mjs
-if [ -d ../shared/models/ict-facekit-light ] && [ -f dist/cli/main.js ] && [ ! -f .device/data/ict.safetensors ]; then
-  node bin/faceg2e-native.js models import ict ../shared/models/ict-facekit-light -o .device/data/ict.safetensors || echo "prepare: ICT import failed (benchmarks that need it will say so)"
+ICT=../shared/models/ict-facekit-light
+if [ -d "$ICT" ] && [ -f dist/cli/main.js ]; then
+  # the benchmark mesh: ICT-FaceKit face + head and neck, triangulated, with UVs
+  if [ ! -f .device/data/ict-head.obj ]; then
+    node bin/faceg2e-native.js models import ict "$ICT" --parts face,head_neck -o .device/data/ict-head.safetensors
+    node -e "
+      const m = require('./dist/models/index.js'), o = require('./dist/io/obj.js');
+      m.loadModel('.device/data/ict-head.safetensors').then((h) => o.writeObj('.device/data/ict-head.obj',
+        { positions: h.template, tri: h.tri, uvs: h.uv, uvTri: h.uvTri })).catch((e) => { console.error(e); process.exit(1); });"
+    rm -f .device/data/ict-head.safetensors
+  fi
+  # what the GPU tests read from ../shared (FACEG2E_SHARED_DIR there)
+  [ -f .device/shared.tar.xz ] || tar -C .. -cf - shared/models/ict-facekit-light/generic_neutral_mesh.obj \
+    shared/models/ict-facekit-light/identity_deltas.npy shared/models/ict-facekit-light/expression_deltas.npy | xz -T2 -6 > .device/shared.tar.xz
 fi
 du -sh .device build-device/Release/faceg2e.node

@@ -1,0 +1,67 @@
+/**
+ * The ICT-FaceKit reconstruction with the target denoiser on this machine's device (CPU by default): the settings
+ * suggested for examples/reconstruct-ict.json, timed end to end. Usage:
+ *   node --import tsx bench/pipeline-ict.ts [--device cuda] [--geometry 120] [--texture 120] [--size 128]
+ */
+import { importIct, ICT_PARTS } from '../lib/models/ict';
+import { runPipelineNative, type PipelineNativeInput } from '../lib/pipeline-native';
+import * as path from 'node:path';
+
+function arg(name: string, def: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : def;
+}
+
+export async function ictInput(opts: { device: 'cpu' | 'cuda'; geometry: number; texture: number; size: number; texSize: number; parts?: string[] }): Promise<{ input: PipelineNativeInput; V: number }> {
+  const dir = path.resolve(__dirname, '..', '..', 'shared', 'models', 'ict-facekit-light');
+  const m = await importIct(dir, { parts: opts.parts ?? (process.env.PARTS === 'default' ? undefined : ICT_PARTS.map((p) => p[0])) });
+  const Ki = m.identityNames.length;
+  // a target head: a deterministic spread of identity coefficients (first modes larger)
+  const target = new Float32Array(Ki);
+  for (let k = 0; k < Math.min(Ki, 20); k++) target[k] = 0.8 * Math.sin(1.7 * k + 0.3) / Math.sqrt(1 + k / 4);
+  const S = opts.texSize;
+  const tex = new Float32Array(S * S * 3);
+  for (let y = 0; y < S; y++)
+    for (let x = 0; x < S; x++) {
+      const u = (x + 0.5) / S, v = 1 - (y + 0.5) / S, i = (y * S + x) * 3;
+      tex[i] = 0.6 + 0.25 * Math.sin(2 * Math.PI * 3 * u) * Math.cos(2 * Math.PI * 2 * v);
+      tex[i + 1] = 0.45 + 0.2 * Math.cos(2 * Math.PI * 2 * u);
+      tex[i + 2] = 0.4 + 0.2 * Math.sin(2 * Math.PI * (u + 2 * v));
+    }
+  const cams = [0, 45, -45, 90, -90].flatMap((azimuth) => [0, 20].map((elevation) => ({ elevation, azimuth, distance: 0.85 })));
+  const input: PipelineNativeInput = {
+    device: opts.device,
+    seed: 42,
+    model: {
+      template: m.template, tri: m.tri, uv: m.uv, uvTri: m.uvTri,
+      identityCount: Ki, identityBasis: m.identityBasis,
+      metresPerUnit: m.metresPerUnit,
+    },
+    diffusion: { denoiser: 'target', codec: 'identity' },
+    geometry: {
+      iterations: opts.geometry, renderSize: opts.size, views: Number(process.env.GV ?? 1), learningRate: Number(process.env.GLR ?? 0.05),
+      camera: { elevation: { min: -20, max: 20 }, azimuth: { min: -Number(process.env.AZ ?? 45), max: Number(process.env.AZ ?? 45) }, distance: { min: 0.7, max: 1.0 } },
+      optimizer: { type: 'adan', maxGradNorm: 0 }, lrDecay: { type: 'cosine', totalSteps: opts.geometry, minFactor: 0.02 },
+      regularization: { identity: Number(process.env.REG ?? 0) },
+    },
+    texture: {
+      iterations: opts.texture, latent: { iterations: Math.round(opts.texture / 4), textureSize: 64, renderSize: 64 },
+      rgb: { textureSize: S, renderSize: opts.size }, views: 2, prior: { enabled: false },
+      learningRate: 0.03, lrDecay: { type: 'step', stepEvery: Math.max(1, Math.round(opts.texture / 4)), gamma: 0.6 },
+      optimizer: { type: 'adamw', weightDecay: 0 }, cameras: { mode: 'fixed', fixed: cams },
+    },
+    target: { coefficients: target, texture: tex, textureWidth: S, textureHeight: S },
+    previews: { views: [{ elevation: 0, azimuth: 0, distance: 0.85 }, { elevation: 0, azimuth: 45, distance: 0.85 }], size: 256 },
+  };
+  return { input, V: m.vertexCount };
+}
+
+async function main() {
+  const device = arg('device', 'cpu') as 'cpu' | 'cuda';
+  const { input, V } = await ictInput({ device, geometry: Number(arg('geometry', '120')), texture: Number(arg('texture', '120')), size: Number(arg('size', '128')), texSize: Number(arg('tex', '256')) });
+  const t0 = Date.now();
+  const r = await runPipelineNative({ ...input, profile: arg('profile', '0') === '1' }, { onProgress: (p) => { if (p.iteration % 40 === 0) console.log(p.phase, p.iteration, p.loss, p.targetMse); } });
+  console.log(`ICT V=${V} on ${device}: ${(Date.now() - t0) / 1000}s`, r.timings, r.metrics);
+  if (r.profile) for (const [k, v] of Object.entries(r.profile)) console.log(k.padEnd(28), v.meanMs.toFixed(3), 'ms x', v.count);
+}
+if (require.main === module) main().catch((e) => { console.error(e); process.exit(1); });

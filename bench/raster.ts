@@ -1,0 +1,76 @@
+/**
+ * Rasteriser benchmark: ours (CUDA) vs nvdiffrast (through PyTorch) on the same inputs.
+ *
+ *   node --import tsx bench/raster.ts [MESH.obj] [--iters N]
+ *
+ * Workload (both sides): rasterise + interpolate UVs + bilinear texture (1024² RGB) + antialias, forward and
+ * forward+backward (to positions and texels), on the ICT-FaceKit head (triangulated), for 4 views at 512²
+ * and 1 view at 224². The mesh defaults to ../shared/models/ict-facekit-light/generic_neutral_mesh.obj
+ * (FACEG2E_BENCH_MESH overrides). nvdiffrast runs in bench/raster_nvdiffrast.py (python3 with torch and
+ * nvdiffrast importable); when it cannot run, only our numbers are printed.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { readObj, triangulate } from '../lib/io/obj';
+import { meshBounds, orbitCameras, type PinholeCamera } from '../lib/camera';
+import { loadNative } from '../lib/native';
+
+interface Bench { rasterBenchmark(o: Record<string, unknown>): { forwardUs: number; forwardBackwardUs: number } }
+
+function texture(w: number, h: number): Float32Array {
+  const t = new Float32Array(w * h * 3);
+  for (let i = 0; i < t.length; i++) t[i] = ((i * 2654435761) % 1000) / 1000;
+  return t;
+}
+
+async function main() {
+  const args = process.argv.slice(2);
+  const itIdx = args.indexOf('--iters');
+  const iters = itIdx >= 0 ? Number(args[itIdx + 1]) : 500;
+  const meshFile = args.find((a, i) => !a.startsWith('--') && (itIdx < 0 || i !== itIdx + 1)) ?? process.env.FACEG2E_BENCH_MESH ?? path.resolve(process.env.FACEG2E_SHARED_DIR ?? path.resolve(__dirname, '..', '..', 'shared'), 'models', 'ict-facekit-light', 'generic_neutral_mesh.obj');
+  const mesh = triangulate(await readObj(meshFile));
+  const T = mesh.tri.length / 3;
+  const P = mesh.positions.length / 3;
+  const tex = texture(1024, 1024);
+  const n = loadNative<Bench>();
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-raster-bench-'));
+  const dump = (name: string, a: ArrayBufferView) => fs.writeFileSync(path.join(work, name), new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  dump('positions.f32', mesh.positions);
+  dump('tri.i32', new Int32Array(mesh.tri.buffer, mesh.tri.byteOffset, mesh.tri.length));
+  dump('uvs.f32', mesh.uvs);
+  dump('uvTri.i32', new Int32Array(mesh.uvTri.buffer, mesh.uvTri.byteOffset, mesh.uvTri.length));
+  dump('texture.f32', tex);
+  console.log(`mesh ${path.basename(meshFile)}: ${P} vertices, ${T} triangles; texture 1024x1024x3; ${iters} iterations`);
+  console.log('case                 | ours fwd (us) | ours fwd+bwd (us) | nvdiffrast fwd (us) | nvdiffrast fwd+bwd (us) | speed-up fwd+bwd');
+  for (const [views, size] of [[4, 512], [1, 224]] as const) {
+    const cams: PinholeCamera[] = orbitCameras(meshBounds(mesh.positions), { views, width: size });
+    const intrinsics = Float32Array.from(cams.flatMap((c) => c.intrinsics));
+    const extrinsics = new Float32Array(views * 12);
+    cams.forEach((c, v) => extrinsics.set(c.extrinsics, 12 * v));
+    const near = cams[0].depthRange![0] * 0.1, far = cams[0].depthRange![1] * 10;
+    const ours = n.rasterBenchmark({
+      positions: mesh.positions, tri: new Int32Array(mesh.tri.buffer), uvs: mesh.uvs, uvTri: new Int32Array(mesh.uvTri.buffer),
+      intrinsics, extrinsics, width: size, height: size, near, far, texture: tex, texWidth: 1024, texHeight: 1024, channels: 3,
+      antialias: true, device: 'cuda', iterations: iters, warmup: 50,
+    });
+    dump(`cams_${views}x${size}.json`, Buffer.from(JSON.stringify({ views, size, near, far, intrinsics: Array.from(intrinsics), extrinsics: Array.from(extrinsics) })));
+    let theirs: { forwardUs: number; forwardBackwardUs: number } | undefined;
+    const py = spawnSync(process.env.PYTHON ?? 'python3', [path.join(__dirname, 'raster_nvdiffrast.py'), work, `cams_${views}x${size}.json`, String(iters)], { encoding: 'utf8' });
+    if (py.status === 0) {
+      const line = py.stdout.trim().split('\n').pop() ?? '';
+      try { theirs = JSON.parse(line); } catch { /* reported below */ }
+    }
+    if (!theirs) process.stderr.write(`nvdiffrast baseline did not run: ${(py.stderr || py.stdout || String(py.error)).trim().split('\n').slice(-3).join(' | ')}\n`);
+    const f = (x: number | undefined) => (x === undefined ? 'n/a' : x.toFixed(1));
+    const ratio = theirs ? `${(theirs.forwardBackwardUs / ours.forwardBackwardUs).toFixed(2)}x (fwd ${(theirs.forwardUs / ours.forwardUs).toFixed(2)}x)` : 'n/a';
+    console.log(`${`${views} view(s) ${size}x${size}`.padEnd(20)} | ${f(ours.forwardUs).padStart(13)} | ${f(ours.forwardBackwardUs).padStart(17)} | ${f(theirs?.forwardUs).padStart(19)} | ${f(theirs?.forwardBackwardUs).padStart(23)} | ${ratio}`);
+  }
+  fs.rmSync(work, { recursive: true, force: true });
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
