@@ -26,3 +26,7 @@ export { writePng, encodePng, readImage, readImageFloat, type ImageData, type Fl
 export * from './config';
 export * from './outputs';
 export { createProgressReporter, type ProgressReporter, type ProgressUpdate, type ProgressEvent } from './cli/progress';
+export { runPipelineNative, shPresets } from './pipeline-native';
+export type { PipelineNativeInput, PipelineNativeResult, PipelineCheckpoint, PipelineProgress, PipelineCamera, PipelineModel } from './pipeline-native';
+export { generate, renderPreviews, loadHeadModel, RunCancelledError, type GenerateOptions, type GenerateResult, type GenerateProgress } from './pipeline';
+export { writeCheckpoint, readCheckpoint, CHECKPOINT_FILE } from './checkpoint';

@@ -15,6 +15,9 @@ import { runCommand } from './run';
 
 export const commands: CommandModule<any, any>[] = [runCommand, doctorCommand, renderCommand, modelsCommand, enginesCommand];
 
+/** A command-line usage error (exit status 2). */
+class UsageError extends Error {}
+
 /** Print an error the way every command does, and return the exit code. */
 export function reportError(e: unknown): number {
   const err = e instanceof FaceG2EError ? e : fromNative(e);
@@ -25,7 +28,6 @@ export function reportError(e: unknown): number {
 }
 
 export async function main(argv: string[] = process.argv): Promise<number> {
-  let exitCode = 0;
   const parser = yargs(hideBin(argv))
     .scriptName('faceg2e-native')
     .usage('$0 <command> [options]\n\nText-guided 3D head synthesis (FaceG2E) on a CUDA core.')
@@ -38,14 +40,17 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     .wrap(Math.min(110, process.stdout.columns || 100))
     .fail((msg, err) => {
       if (err) throw err;
-      process.stderr.write(`faceg2e-native: ${msg}\nRun with --help for usage.\n`);
-      exitCode = 2;
+      throw new UsageError(msg);
     });
   for (const c of commands) parser.command(c);
   try {
     await parser.parseAsync();
   } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`faceg2e-native: ${e.message}\nRun with --help for usage.\n`);
+      return 2;
+    }
     return reportError(e);
   }
-  return exitCode || (process.exitCode as number | undefined) || 0;
+  return (process.exitCode as number | undefined) || 0;
 }

@@ -72,6 +72,15 @@ function setAt(obj: Json, p: readonly PathSeg[], v: unknown): void {
 }
 
 /** Resolve relative path fields of `cfg` (in place) against `dir`. */
+/** What to do when a path the run needs is missing (appended to the "not found" message). */
+const MISSING_HINTS: Record<string, string> = {
+  model: '. Import a head model with `npx faceg2e-native models import ict|flame|bfm|hifi3d <source> -o <file>.safetensors` (or point `model` at an ICT-FaceKit folder)',
+  'diffusion.engines':
+    '. The TensorRT backend needs diffusion engines: export your Stable Diffusion checkpoint and ControlNets with `python tools/export/export.py ... --out onnx/` (docs/export.md), ' +
+    'then build them with `npx faceg2e-native engines build --onnx onnx/ --out <folder>` on a GPU machine with TensorRT 10/11 (docs/tensorrt.md). ' +
+    'To try the pipeline without engines, run examples/reconstruct-ict.json (the target denoiser)',
+};
+
 function resolvePaths(cfg: unknown, dir: string): void {
   if (!isObject(cfg)) return;
   for (const f of pathFields()) {
@@ -183,7 +192,7 @@ function fileChecks(view: unknown): Array<{ path: PathSeg[]; message: string }> 
     } catch {
       st = undefined;
     }
-    if (!st) out.push({ path: f.path, message: `${f.kind === 'file' ? 'file' : f.kind === 'dir' ? 'folder' : 'file or folder'} not found: ${v}` });
+    if (!st) out.push({ path: f.path, message: `${f.kind === 'file' ? 'file' : f.kind === 'dir' ? 'folder' : 'file or folder'} not found: ${v}${MISSING_HINTS[key] ?? ''}` });
     else if (f.kind === 'file' && !st.isFile()) out.push({ path: f.path, message: `expected a file, got a folder: ${v}` });
     else if (f.kind === 'dir' && !st.isDirectory()) out.push({ path: f.path, message: `expected a folder, got a file: ${v}` });
   }

@@ -71,6 +71,7 @@ void memsetAny(void* dst, Device d, int value, size_t bytes, StreamHandle s) {
 }
 
 void streamSync(StreamHandle s) {
+  if (!s) return;  // the CPU (or the default, never used) stream: nothing to wait for
 #if FG_HAVE_CUDA
   FG_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(s)));
 #else

@@ -1,6 +1,7 @@
 // Bindings for native/raster: synchronous render / backward / interpolate over typed arrays, on 'cpu' or 'cuda'.
 // They are stateless (a RasterContext and workspace per call) and meant for tests, tools and small jobs; the
 // pipeline uses the C++ API (raster/raster.hpp) directly.
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include "napi/common.hpp"
@@ -296,7 +297,8 @@ Napi::Value rasterInterpolateBackward(const Napi::CallbackInfo& info) {
   FGN_CATCH(env)
 }
 
-// rasterBenchmark(o: render inputs with texture, iterations?, warmup?) -> { forwardUs, forwardBackwardUs }
+// rasterBenchmark(o: render inputs with texture, iterations?, warmup?, deterministic?)
+//   -> { forwardUs, forwardBackwardUs, stages: [{ stage, us }] } (stages: mean per-stage time of one fwd+bwd)
 // CUDA only: everything is staged once; each iteration renders color (rasterise + UV interpolation +
 // bilinear texture + antialiasing, plus the mask) and, for forwardBackwardUs, back-propagates a fixed
 // upstream color gradient to positions and texels. Timed with CUDA events around the enqueued loop.
@@ -339,9 +341,19 @@ Napi::Value rasterBenchmark(const Napi::CallbackInfo& info) {
   };
   double f = fg::raster::timeCudaUs(fwd, warmup, iters, stream.handle());
   double fbu = fg::raster::timeCudaUs(fb, warmup, iters, stream.handle());
+  // per-stage breakdown of one forward + backward (CUDA events between the stages; synchronises per iteration)
+  auto stages = fg::raster::stageBreakdownCuda(fb, std::min(warmup, 20), std::max(1, std::min(iters, 200)), stream.handle());
   Napi::Object r = Napi::Object::New(env);
   r.Set("forwardUs", f);
   r.Set("forwardBackwardUs", fbu);
+  Napi::Array sa = Napi::Array::New(env, stages.size());
+  for (size_t i = 0; i < stages.size(); ++i) {
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("stage", stages[i].first);
+    e.Set("us", stages[i].second);
+    sa.Set(uint32_t(i), e);
+  }
+  r.Set("stages", sa);
   return r;
 #else
   (void)iters; (void)warmup; (void)det;

@@ -191,12 +191,12 @@ void Runner::validate() {
   FG_CHECK_ARG(g.iterations >= 0 && t.iterations >= 0, "iterations: expected >= 0");
   FG_CHECK_ARG(g.renderSize >= 8 && g.renderSize <= 2048, "geometry.renderSize: expected 8..2048");
   FG_CHECK_ARG(!g.inputs.empty(), "geometry.inputs: expected at least one of 'grey', 'normal'");
-  FG_CHECK_ARG(t.latentIterations >= 0 && t.latentIterations <= t.iterations, "texture.latent.iterations: expected 0..texture.iterations");
+  FG_CHECK_ARG(!t.enabled || (t.latentIterations >= 0 && t.latentIterations <= t.iterations), "texture.latent.iterations: expected 0..texture.iterations");
   FG_CHECK_ARG(t.latentSize >= 4 && t.latentSize <= 1024, "texture.latent.textureSize: expected 4..1024");
   FG_CHECK_ARG(t.latentRenderSize >= 4 && t.latentRenderSize <= 1024, "texture.latent.renderSize: expected 4..1024");
   FG_CHECK_ARG(t.textureSize >= 4 && t.textureSize <= 4096, "texture.rgb.textureSize: expected 4..4096");
   FG_CHECK_ARG(t.renderSize >= 8 && t.renderSize <= 2048, "texture.rgb.renderSize: expected 8..2048");
-  FG_CHECK_ARG(!t.fixedCameras || !t.fixed.empty(), "texture.cameras.fixed: expected at least one camera");
+  FG_CHECK_ARG(!t.enabled || t.iterations == 0 || !t.fixedCameras || !t.fixed.empty(), "texture.cameras.fixed: expected at least one camera");
   FG_CHECK_ARG(g.init.empty() || int(g.init.size()) == m.Ki + m.Ke || int(g.init.size()) == m.Ki,
                "geometry.initCoefficients: expected Ki or Ki+Ke values");
   FG_CHECK_ARG(t.coefficients.empty() || int(t.coefficients.size()) == m.Ki + m.Ke || int(t.coefficients.size()) == m.Ki,

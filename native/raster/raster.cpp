@@ -80,17 +80,13 @@ size_t forwardBytes(const Sizes& s) {
   b += Workspace::aligned(size_t(s.V * s.T));          // facing
   b += Workspace::aligned(size_t(s.V * s.T) * sizeof(Box));  // bbox (CPU) / queue (CUDA)
   b += Workspace::aligned(4);                          // counter
-  b += Workspace::aligned(size_t(s.pix() * s.C) * 4);  // preColor
-  b += Workspace::aligned(size_t(s.pix()) * 4);        // preGrey
   return b;
 }
 size_t backwardBytes(const Sizes& s) {
   size_t b = 0;
-  b += Workspace::aligned(size_t(s.pix() * s.C) * 4);  // gPreColor
-  b += Workspace::aligned(size_t(s.pix()) * 4);        // gPreGrey
-  b += Workspace::aligned(size_t(s.P * 3) * 8);        // dNrm accumulators
+  b += Workspace::aligned(size_t(s.V * s.T * 9) * 8);  // dW accumulators (fixed point: 8 bytes)
+  b += Workspace::aligned(size_t(s.V * s.T * 9) * 8);  // dN accumulators
   b += Workspace::aligned(size_t(s.P * 3) * 4);        // dm
-  b += Workspace::aligned(size_t(s.P * 3) * 8);        // dPos fixed point
   b += Workspace::aligned(size_t(s.texels * s.C) * 8); // dTex fixed point
   return b;
 }
@@ -154,10 +150,9 @@ RenderState RasterContext::forward(const RenderParams& p, const RenderOutputs& o
   int* counter = ws.alloc<int>(1);
   st.hasColor = wantColor;
   st.hasGrey = wantGrey;
-  if (p.antialias && wantColor) st.preColor = ws.alloc<float>(size_t(pix) * p.channels);
-  if (p.antialias && wantGrey) st.preGrey = ws.alloc<float>(size_t(pix));
+  // (preColor / preGrey stay null: the antialiasing pass recomputes a neighbour's shading instead of storing it)
+  (void)pix;
   k.hv = st.hv; k.vn = st.vnormal; k.vlen = st.vnormalLen; k.keys = st.keys; k.facing = st.facing; k.bbox = boxes;
-  k.preColor = st.preColor; k.preGrey = st.preGrey;
   k.oTri = out.triId; k.oBary = out.bary; k.oDepth = out.depth; k.oMask = out.mask; k.oNormal = out.normal;
   k.oGrey = out.grey; k.oColor = out.color; k.oDepthImg = out.depthImage;
   if (!wantColor) { k.tex = nullptr; }
@@ -189,40 +184,32 @@ void RasterContext::backward(const RenderParams& p, const RenderState& st, const
   Kern k = baseKern(p, *this);
   if (!st.hasColor) { k.C = 0; k.tex = nullptr; }
   if (!st.hasGrey) k.sh = nullptr;
-  const int64_t pix = int64_t(p.numViews) * p.height * p.width;
   const int64_t texElems = st.hasColor ? int64_t(p.texWidth) * p.texHeight * p.channels : 0;
   k.hv = st.hv; k.vn = st.vnormal; k.vlen = st.vnormalLen; k.keys = st.keys; k.facing = st.facing;
-  k.preColor = st.preColor; k.preGrey = st.preGrey;
   k.gColor = st.hasColor ? g.dColor : nullptr;
   k.gGrey = st.hasGrey ? g.dGrey : nullptr;
   k.gMask = p.antialias ? g.dMask : nullptr;
   bool det = g.deterministic && dev_ == Device::CUDA;
-  if (p.antialias) {
-    if (k.gColor) k.gPreColor = ws.alloc<float>(size_t(pix) * p.channels);
-    if (k.gGrey) k.gPreGrey = ws.alloc<float>(size_t(pix));
-  } else {
-    k.gPreColor = const_cast<float*>(k.gColor);
-    k.gPreGrey = const_cast<float*>(k.gGrey);
-  }
   bool withNormals = g.dPositions && k.gGrey;
+  const size_t acc = size_t(p.numViews) * p.numTriangles * 9;
   if (g.dPositions) {
-    if (det) {
-      k.dPos.fx = ws.alloc<long long>(size_t(p.numVertices) * 3);
-      k.dPos.scale = g.fixedPointScale;
-      memsetAny(k.dPos.fx, dev_, 0, size_t(p.numVertices) * 3 * 8, stream);
-    } else {
-      k.dPos.f = g.dPositions;
-      memsetAny(g.dPositions, dev_, 0, size_t(p.numVertices) * 3 * 4, stream);
-    }
     k.dPosOut = g.dPositions;
+    if (det) {
+      k.dW.fx = ws.alloc<long long>(acc);
+      k.dW.scale = g.fixedPointScale;
+      memsetAny(k.dW.fx, dev_, 0, acc * 8, stream);
+    } else {
+      k.dW.f = ws.alloc<float>(acc);
+      memsetAny(k.dW.f, dev_, 0, acc * 4, stream);
+    }
     if (withNormals) {
       if (det) {
-        k.dNrm.fx = ws.alloc<long long>(size_t(p.numVertices) * 3);
-        k.dNrm.scale = g.fixedPointScale;
-        memsetAny(k.dNrm.fx, dev_, 0, size_t(p.numVertices) * 3 * 8, stream);
+        k.dN.fx = ws.alloc<long long>(acc);
+        k.dN.scale = g.fixedPointScale;
+        memsetAny(k.dN.fx, dev_, 0, acc * 8, stream);
       } else {
-        k.dNrm.f = ws.alloc<float>(size_t(p.numVertices) * 3);
-        memsetAny(k.dNrm.f, dev_, 0, size_t(p.numVertices) * 3 * 4, stream);
+        k.dN.f = ws.alloc<float>(acc);
+        memsetAny(k.dN.f, dev_, 0, acc * 4, stream);
       }
       k.dm = ws.alloc<float>(size_t(p.numVertices) * 3);
     }
@@ -290,15 +277,21 @@ void forwardCpu(const Kern& k) {
     }
   }, 1);
   parallelFor(pix, [&](int64_t i) { resolveElem(k, i); });
-  if (k.antialias) parallelFor(pix, [&](int64_t i) { antialiasElem(k, i); });
 }
 
 void backwardCpu(const Kern& k, bool withNormals, bool) {
   const int64_t pix = int64_t(k.V) * k.H * k.W;
   // serial, in pixel order: the gradient sums are deterministic
-  if (k.antialias)
-    for (int64_t i = 0; i < pix; ++i) antialiasBackwardElem(k, i);
-  for (int64_t i = 0; i < pix; ++i) shadeBackwardElem(k, i);
+  for (int64_t i = 0; i < pix; ++i) {
+    PixGrad g;
+    zeroPixGrad(g);
+    backwardPixel(k, i, g);
+    if (g.key < 0) continue;
+    for (int q = 0; q < 9; ++q) {
+      if (k.dW.on() && g.w[q] != 0.f) k.dW.add(g.key * 9 + q, g.w[q]);
+      if (k.dN.on() && g.nn[q] != 0.f) k.dN.add(g.key * 9 + q, g.nn[q]);
+    }
+  }
   if (!k.dPosOut) return;
   if (withNormals) parallelFor(k.P, [&](int64_t i) { normalsBackward1Elem(k, int(i)); }, 1024);
   parallelFor(k.P, [&](int64_t i) { normalsBackward2Elem(k, int(i), withNormals); }, 1024);

@@ -2,9 +2,11 @@
 //
 // Forward: 1 vertex kernel (transform + vertex normals), 1 per-triangle raster kernel (small triangles loop
 // over their few pixels; large ones are queued), 1 fixed-grid kernel for the queued large triangles (a block
-// per triangle), 1 fused resolve kernel (ids, barycentrics, depth, normals, SH grey, texture, depth image),
-// 1 antialiasing kernel. Backward: antialiasing (gather) -> shading (atomics or fixed-point atomics) ->
-// vertex-normal chain (gather over each vertex's triangles, no atomics). No allocation, no synchronisation.
+// per triangle), 1 fused resolve kernel (ids, barycentrics, depth, normals, SH grey, texture, depth image and
+// the antialiasing blend, which recomputes the few neighbour shadings it needs instead of storing them).
+// Backward: 1 per-pixel kernel (antialiasing + shading + texture atomics; the position chain goes to
+// per-(view, triangle) edge accumulators through warp-aggregated atomics), then per-vertex gathers (vertex
+// normals, positions): no per-vertex atomics. No allocation, no synchronisation.
 #include <cuda_runtime.h>
 #include "core/cuda_check.hpp"
 #include "raster/raster_impl.hpp"
@@ -79,17 +81,54 @@ __global__ void kResolve(Kern k) {
   int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < int64_t(k.V) * k.H * k.W) resolveElem(k, i);
 }
-__global__ void kAntialias(Kern k) {
-  int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < int64_t(k.V) * k.H * k.W) antialiasElem(k, i);
+
+// Adds one warp's per-pixel PixGrads to the per-(view, triangle) accumulators: a segmented reduction over runs
+// of lanes with the same key (neighbouring pixels of a row mostly share a triangle), then one set of atomics per
+// run. Runs are contiguous lane ranges, so a key that occurs in two separate runs is just added twice. The
+// order of the additions is fixed, so fixed-point (deterministic) mode stays bitwise reproducible.
+__device__ __forceinline__ void warpAccumulate(const Kern& k, PixGrad& g, bool withN) {
+  const unsigned full = 0xffffffffu;
+  const int lane = int(threadIdx.x & 31);
+  long long prev = __shfl_up_sync(full, g.key, 1);
+  bool head = lane == 0 || prev != g.key;
+  unsigned heads = __ballot_sync(full, head);
+  if (__all_sync(full, g.key < 0)) return;
+  int run = __popc(heads & (0xffffffffu >> (31 - lane)));
+#pragma unroll
+  for (int d = 1; d < 32; d <<= 1) {
+    int orun = __shfl_down_sync(full, run, d);
+    bool take = lane + d < 32 && orun == run;
+#pragma unroll
+    for (int q = 0; q < 9; ++q) {
+      float o = __shfl_down_sync(full, g.w[q], d);
+      if (take) g.w[q] += o;
+    }
+    if (withN) {
+#pragma unroll
+      for (int q = 0; q < 9; ++q) {
+        float o = __shfl_down_sync(full, g.nn[q], d);
+        if (take) g.nn[q] += o;
+      }
+    }
+  }
+  if (!head || g.key < 0) return;
+  const int64_t b = g.key * 9;
+  if (k.dW.on())
+#pragma unroll
+    for (int q = 0; q < 9; ++q)
+      if (g.w[q] != 0.f) k.dW.add(b + q, g.w[q]);
+  if (withN)
+#pragma unroll
+    for (int q = 0; q < 9; ++q)
+      if (g.nn[q] != 0.f) k.dN.add(b + q, g.nn[q]);
 }
-__global__ void kAntialiasBackward(Kern k) {
+
+__global__ void kBackward(Kern k) {
   int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < int64_t(k.V) * k.H * k.W) antialiasBackwardElem(k, i);
-}
-__global__ void kShadeBackward(Kern k) {
-  int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < int64_t(k.V) * k.H * k.W) shadeBackwardElem(k, i);
+  PixGrad g;
+  zeroPixGrad(g);
+  if (i < int64_t(k.V) * k.H * k.W) backwardPixel(k, i, g);
+  warpAccumulate(k, g, k.dN.on());
 }
 __global__ void kNormals1(Kern k) {
   int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -111,47 +150,56 @@ __global__ void kInterpBackward(InterpolateParams p, const float* dOut, Sink s) 
   int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < p.numPixels) interpolateBackwardElem(p, dOut, s, i);
 }
+
+StageTimer* gStageTimer = nullptr;
+inline void mark(const char* stage, cudaStream_t st) {
+  if (gStageTimer) gStageTimer->mark(stage, st);
+}
 }  // namespace
+
+void setStageTimer(StageTimer* t) { gStageTimer = t; }
 
 void forwardCuda(const Kern& k, const ForwardScratch& s, StreamHandle stream) {
   const int64_t VP = int64_t(k.V) * k.P, VT = int64_t(k.V) * k.T, pix = int64_t(k.V) * k.H * k.W;
   cudaStream_t st = cs(stream);
   FG_CUDA_CHECK(cudaMemsetAsync(k.keys, 0xff, size_t(pix) * 8, st));
   FG_CUDA_CHECK(cudaMemsetAsync(s.counter, 0, 4, st));
+  mark("fwd clear (depth keys)", st);
   kVertex<<<blocksFor(VP + k.P), kThreads, 0, st>>>(k);
   FG_CUDA_CHECK_LAUNCH();
+  mark("fwd vertices + normals", st);
   kRaster<<<blocksFor(VT), kThreads, 0, st>>>(k, s.queue, s.counter);
   FG_CUDA_CHECK_LAUNCH();
+  mark("fwd raster (small tris)", st);
   kRasterBig<<<kBigBlocks, kThreads, 0, st>>>(k, s.queue, s.counter);
   FG_CUDA_CHECK_LAUNCH();
+  mark("fwd raster (queued big tris)", st);
   kResolve<<<blocksFor(pix), kThreads, 0, st>>>(k);
   FG_CUDA_CHECK_LAUNCH();
-  if (k.antialias) {
-    kAntialias<<<blocksFor(pix), kThreads, 0, st>>>(k);
-    FG_CUDA_CHECK_LAUNCH();
-  }
+  mark("fwd resolve+shade+texture+antialias", st);
 }
 
 void backwardCuda(const Kern& k, bool withNormals, bool texConvert, int64_t texElems, StreamHandle stream) {
   const int64_t pix = int64_t(k.V) * k.H * k.W;
   cudaStream_t st = cs(stream);
-  if (k.antialias) {
-    kAntialiasBackward<<<blocksFor(pix), kThreads, 0, st>>>(k);
-    FG_CUDA_CHECK_LAUNCH();
-  }
-  kShadeBackward<<<blocksFor(pix), kThreads, 0, st>>>(k);
+  mark("bwd clear (accumulators, dTexture)", st);
+  kBackward<<<blocksFor(pix), kThreads, 0, st>>>(k);
   FG_CUDA_CHECK_LAUNCH();
+  mark("bwd pixels (antialias+shade+texture)", st);
   if (k.dPosOut) {
     if (withNormals) {
       kNormals1<<<blocksFor(k.P), kThreads, 0, st>>>(k);
       FG_CUDA_CHECK_LAUNCH();
+      mark("bwd vertex-normal gather", st);
     }
     kNormals2<<<blocksFor(k.P), kThreads, 0, st>>>(k, withNormals);
     FG_CUDA_CHECK_LAUNCH();
+    mark("bwd position gather", st);
   }
   if (texConvert && texElems > 0) {
     kFixedToFloat<<<blocksFor(texElems), kThreads, 0, st>>>(k.dTex.fx, k.dTexOut, texElems, k.dTex.scale);
     FG_CUDA_CHECK_LAUNCH();
+    mark("bwd texture fixed->float", st);
   }
 }
 
@@ -170,6 +218,56 @@ double timeCudaUs(const std::function<void()>& body, int warmup, int iters, Stre
   cudaEventDestroy(a);
   cudaEventDestroy(b);
   return double(ms) * 1000.0 / double(iters > 0 ? iters : 1);
+}
+
+namespace {
+struct EventTimer : StageTimer {
+  std::vector<cudaEvent_t> events;
+  std::vector<std::string> names;
+  size_t used = 0;
+  void mark(const char* stage, StreamHandle stream) override {
+    if (used == events.size()) {
+      cudaEvent_t e;
+      FG_CUDA_CHECK(cudaEventCreate(&e));
+      events.push_back(e);
+    }
+    if (names.size() <= used) names.emplace_back(stage);
+    FG_CUDA_CHECK(cudaEventRecord(events[used], cs(stream)));
+    ++used;
+  }
+  ~EventTimer() override {
+    for (auto e : events) cudaEventDestroy(e);
+  }
+};
+}  // namespace
+
+std::vector<std::pair<std::string, double>> stageBreakdownCuda(const std::function<void()>& body, int warmup, int iters,
+                                                               StreamHandle stream) {
+  EventTimer timer;
+  std::vector<double> sums;
+  setStageTimer(&timer);
+  try {
+    for (int it = 0; it < warmup + iters; ++it) {
+      timer.used = 0;
+      timer.mark("start", stream);
+      body();
+      FG_CUDA_CHECK(cudaEventSynchronize(timer.events[timer.used - 1]));
+      if (it < warmup) continue;
+      if (sums.size() < timer.used) sums.resize(timer.used, 0.0);
+      for (size_t i = 1; i < timer.used; ++i) {
+        float ms = 0.f;
+        FG_CUDA_CHECK(cudaEventElapsedTime(&ms, timer.events[i - 1], timer.events[i]));
+        sums[i] += double(ms) * 1000.0;
+      }
+    }
+  } catch (...) {
+    setStageTimer(nullptr);
+    throw;
+  }
+  setStageTimer(nullptr);
+  std::vector<std::pair<std::string, double>> r;
+  for (size_t i = 1; i < sums.size(); ++i) r.emplace_back(timer.names[i], sums[i] / double(iters > 0 ? iters : 1));
+  return r;
 }
 
 void interpolateCuda(const InterpolateParams& p, float* out, StreamHandle s) {

@@ -1,6 +1,9 @@
 // Internal: the per-device pass runners behind RasterContext (raster.cpp: CPU twin; raster.cu: CUDA).
 #pragma once
 #include <functional>
+#include <string>
+#include <utility>
+#include <vector>
 #include "core/memory.hpp"
 #include "raster/raster_math.hpp"
 
@@ -17,6 +20,17 @@ void backwardCpu(const Kern& k, bool withNormals, bool texConvert);
 void interpolateCpu(const InterpolateParams& p, float* out);
 void interpolateBackwardCpu(const InterpolateParams& p, const float* dOut, float* dAttr);
 #if FG_HAVE_CUDA
+// Per-stage timing for benchmarks: while a StageTimer is installed (setStageTimer), the CUDA pass runners call
+// mark(stage) on their stream after each stage's launches (the time since the previous mark is that stage's).
+struct StageTimer {
+  virtual ~StageTimer() = default;
+  virtual void mark(const char* stage, StreamHandle stream) = 0;
+};
+void setStageTimer(StageTimer* t);
+// Runs `body` (enqueues one forward + backward on `stream`) `warmup` + `iters` times with a StageTimer
+// installed; returns the mean microseconds of each stage, in launch order. For benchmarks only (it synchronises).
+std::vector<std::pair<std::string, double>> stageBreakdownCuda(const std::function<void()>& body, int warmup, int iters,
+                                                               StreamHandle stream);
 // Times `body` (which only enqueues work on `stream`) with CUDA events: warmup runs, then the mean over
 // `iters` runs, in microseconds. For benchmarks only (it synchronises).
 double timeCudaUs(const std::function<void()>& body, int warmup, int iters, StreamHandle stream);

@@ -87,8 +87,6 @@ struct Kern {
   unsigned long long* keys;
   int8_t* facing;
   Box* bbox;  // [V,T] (CPU twin)
-  float* preColor;
-  float* preGrey;
   // outputs
   int32_t* oTri;
   float* oBary;
@@ -102,9 +100,12 @@ struct Kern {
   const float* gColor;
   const float* gGrey;
   const float* gMask;
-  float* gPreColor;
-  float* gPreGrey;
-  Sink dPos, dTex, dNrm;
+  // Per-(view, triangle) accumulators [V,T,9] (no per-vertex atomics):
+  //   dW: edge-function gradients W_m = sum over pixels of dL/de_m * (px, py, 1) for the 3 edges m, times
+  //       wScale() (which brings fixed-point values to the magnitude of position gradients);
+  //   dN: dL/d(vertex normal) of the triangle's 3 corners (world frame), summed over its pixels.
+  // A per-vertex gather turns them into position gradients (normalsBackward*Elem).
+  Sink dTex, dW, dN;
   float* dm;     // [P,3]
   float* dPosOut;  // [P,3] final
   float* dTexOut;  // final texture grads (deterministic conversion)
@@ -330,70 +331,69 @@ FG_HDI bool pixelGeom(const Kern& k, int v, int t, int x, int y, PixelGeom& pg) 
   for (int i = 0; i < 3; ++i) pg.b[i] = div(pg.e[i], pg.S);
   return pg.S != 0.f;
 }
-
-FG_HDI void resolveElem(const Kern& k, int64_t pix) {
+FG_HDI void pixCoords(const Kern& k, int64_t pix, int& v, int& x, int& y) {
   const int64_t HW = int64_t(k.H) * k.W;
-  int v = int(pix / HW);
-  int64_t r = pix % HW;
-  int y = int(r / k.W), x = int(r % k.W);
+  v = int(pix / HW);
+  int64_t r = pix - int64_t(v) * HW;
+  y = int(r / k.W);
+  x = int(r - int64_t(y) * k.W);
+}
+// Interpolated unit normal (world, n) and its camera-frame rotation (nc).
+FG_HDI void pixNormal(const Kern& k, int v, const PixelGeom& pg, V3& n, V3& nc) {
+  V3 m = mk(0, 0, 0);
+  for (int i = 0; i < 3; ++i) m = m + pg.b[i] * loadP(k.vn, pg.g.vi[i]);
+  float len = sqrtf(dot(m, m));
+  n = len > 0.f ? (1.f / len) * m : mk(0, 0, 0);
+  nc = rotate(k.E + 12 * v, n);
+}
+FG_HDI float shGrey(const Kern& k, int v, V3 n, V3 nc) {
+  float Y[9];
+  shBasis(k.shFrame == int(ShFrame::Camera) ? nc : n, Y);
+  float s = 0.f;
+  for (int i = 0; i < 9; ++i) s += k.sh[9 * v + i] * Y[i];
+  return s;
+}
+FG_HDI Tap pixTap(const Kern& k, int t, const PixelGeom& pg) {
+  float u = 0.f, vv = 0.f;
+  for (int i = 0; i < 3; ++i) {
+    int ui = k.uvTri[3 * t + i];
+    u += pg.b[i] * k.uvs[2 * ui];
+    vv += pg.b[i] * k.uvs[2 * ui + 1];
+  }
+  return texTap(k, u, vv);
+}
+// Pre-antialiasing shading of one pixel (the same function in the forward, the antialiasing blend and the
+// backward, so a neighbour's value is recomputed instead of stored).
+struct PixShade {
+  int hit;
+  float grey;  // SH grey (0 off the mesh or without sh)
+  Tap tap;     // bilinear footprint (valid when hit and a texture is bound)
+};
+FG_HDI PixShade pixShade(const Kern& k, int64_t pix) {
+  PixShade s;
+  s.hit = 0;
+  s.grey = 0.f;
   unsigned long long key = k.keys[pix];
-  float* colorDst = k.antialias ? k.preColor : k.oColor;
-  float* greyDst = k.antialias ? k.preGrey : k.oGrey;
-  uint32_t tu = uint32_t(key & 0xffffffffull);
+  if (key == kNoKey) return s;
+  int v, x, y;
+  pixCoords(k, pix, v, x, y);
+  int t = int(uint32_t(key));
   PixelGeom pg;
-  bool hit = key != kNoKey && pixelGeom(k, v, int(tu), x, y, pg);
-  if (!hit) {
-    if (k.oTri) k.oTri[pix] = -1;
-    if (k.oBary) { k.oBary[2 * pix] = 0.f; k.oBary[2 * pix + 1] = 0.f; }
-    if (k.oDepth) k.oDepth[pix] = 0.f;
-    if (k.oMask && !k.antialias) k.oMask[pix] = 0.f;
-    if (k.oNormal) { k.oNormal[3 * pix] = 0.f; k.oNormal[3 * pix + 1] = 0.f; k.oNormal[3 * pix + 2] = 0.f; }
-    if (greyDst) greyDst[pix] = 0.f;
-    if (colorDst)
-      for (int c = 0; c < k.C; ++c) colorDst[pix * k.C + c] = k.background ? k.background[c] : 0.f;
-    if (k.oDepthImg) k.oDepthImg[pix] = 0.f;
-    return;
+  if (!pixelGeom(k, v, t, x, y, pg)) return s;
+  s.hit = 1;
+  if (k.sh) {
+    V3 n, nc;
+    pixNormal(k, v, pg, n, nc);
+    s.grey = shGrey(k, v, n, nc);
   }
-  int t = int(tu);
-  if (k.oTri) k.oTri[pix] = t;
-  if (k.oBary) { k.oBary[2 * pix] = pg.b[0]; k.oBary[2 * pix + 1] = pg.b[1]; }
-  if (k.oDepth) k.oDepth[pix] = pg.z;
-  if (k.oMask && !k.antialias) k.oMask[pix] = 1.f;
-  if (k.oDepthImg) {
-    float dn = k.depthRange ? k.depthRange[2 * v] : k.nearZ, df = k.depthRange ? k.depthRange[2 * v + 1] : k.farZ;
-    float d = (df - pg.z) / (df - dn);
-    k.oDepthImg[pix] = fminf(fmaxf(d, 0.f), 1.f);
-  }
-  if (k.oNormal || greyDst) {
-    V3 m = mk(0, 0, 0);
-    for (int i = 0; i < 3; ++i) m = m + pg.b[i] * loadP(k.vn, pg.g.vi[i]);
-    float len = sqrtf(dot(m, m));
-    V3 n = len > 0.f ? (1.f / len) * m : mk(0, 0, 0);
-    const float* E = k.E + 12 * v;
-    V3 nc = rotate(E, n);
-    if (k.oNormal) { k.oNormal[3 * pix] = nc.x; k.oNormal[3 * pix + 1] = nc.y; k.oNormal[3 * pix + 2] = nc.z; }
-    if (greyDst) {
-      float Y[9];
-      shBasis(k.shFrame == int(ShFrame::Camera) ? nc : n, Y);
-      float s = 0.f;
-      for (int i = 0; i < 9; ++i) s += k.sh[9 * v + i] * Y[i];
-      greyDst[pix] = s;
-    }
-  }
-  if (colorDst) {
-    float u = 0.f, vv = 0.f;
-    for (int i = 0; i < 3; ++i) {
-      int ui = k.uvTri[3 * t + i];
-      u += pg.b[i] * k.uvs[2 * ui];
-      vv += pg.b[i] * k.uvs[2 * ui + 1];
-    }
-    Tap tp = texTap(k, u, vv);
-    for (int c = 0; c < k.C; ++c) {
-      float s = 0.f;
-      for (int j = 0; j < 4; ++j) s += tp.w[j] * k.tex[tp.idx[j] * k.C + c];
-      colorDst[pix * k.C + c] = s;
-    }
-  }
+  if (k.tex) s.tap = pixTap(k, t, pg);
+  return s;
+}
+FG_HDI float shadeChannel(const Kern& k, const PixShade& s, int c) {
+  if (!s.hit) return k.background ? k.background[c] : 0.f;
+  float r = 0.f;
+  for (int j = 0; j < 4; ++j) r += s.tap.w[j] * k.tex[s.tap.idx[j] * k.C + c];
+  return r;
 }
 
 // ---- antialiasing ------------------------------------------------------------------------------------------------
@@ -457,109 +457,154 @@ FG_HDI int pairsOf(const Kern& k, int v, int x, int y, Pair* out) {
 }
 FG_HDI float preMask(const Kern& k, int64_t p) { return k.keys[p] == kNoKey ? 0.f : 1.f; }
 
-FG_HDI void antialiasElem(const Kern& k, int64_t pix) {
-  const int64_t HW = int64_t(k.H) * k.W;
-  int v = int(pix / HW);
-  int64_t r = pix % HW;
-  int y = int(r / k.W), x = int(r % k.W);
+// ---- forward: resolve + shading + antialiasing, one pass per pixel ------------------------------------------------
+
+FG_HDI void resolveElem(const Kern& k, int64_t pix) {
+  int v, x, y;
+  pixCoords(k, pix, v, x, y);
+  unsigned long long key = k.keys[pix];
+  uint32_t tu = uint32_t(key & 0xffffffffull);
+  PixelGeom pg;
+  bool hit = key != kNoKey && pixelGeom(k, v, int(tu), x, y, pg);
+  PixShade own;
+  own.hit = hit ? 1 : 0;
+  own.grey = 0.f;
+  if (!hit) {
+    if (k.oTri) k.oTri[pix] = -1;
+    if (k.oBary) { k.oBary[2 * pix] = 0.f; k.oBary[2 * pix + 1] = 0.f; }
+    if (k.oDepth) k.oDepth[pix] = 0.f;
+    if (k.oNormal) { k.oNormal[3 * pix] = 0.f; k.oNormal[3 * pix + 1] = 0.f; k.oNormal[3 * pix + 2] = 0.f; }
+    if (k.oDepthImg) k.oDepthImg[pix] = 0.f;
+  } else {
+    int t = int(tu);
+    if (k.oTri) k.oTri[pix] = t;
+    if (k.oBary) { k.oBary[2 * pix] = pg.b[0]; k.oBary[2 * pix + 1] = pg.b[1]; }
+    if (k.oDepth) k.oDepth[pix] = pg.z;
+    if (k.oDepthImg) {
+      float dn = k.depthRange ? k.depthRange[2 * v] : k.nearZ, df = k.depthRange ? k.depthRange[2 * v + 1] : k.farZ;
+      float d = (df - pg.z) / (df - dn);
+      k.oDepthImg[pix] = fminf(fmaxf(d, 0.f), 1.f);
+    }
+    if (k.oNormal || k.sh) {
+      V3 n, nc;
+      pixNormal(k, v, pg, n, nc);
+      if (k.oNormal) { k.oNormal[3 * pix] = nc.x; k.oNormal[3 * pix + 1] = nc.y; k.oNormal[3 * pix + 2] = nc.z; }
+      if (k.sh) own.grey = shGrey(k, v, n, nc);
+    }
+    if (k.tex) own.tap = pixTap(k, t, pg);
+  }
+  const bool wantGrey = k.oGrey && k.sh, wantColor = k.oColor && k.tex;
+  float m0 = preMask(k, pix);
+  if (wantColor)
+    for (int c = 0; c < k.C; ++c) k.oColor[pix * k.C + c] = shadeChannel(k, own, c);
+  if (!k.antialias) {
+    if (k.oMask) k.oMask[pix] = m0;
+    if (wantGrey) k.oGrey[pix] = own.grey;
+    return;
+  }
+  // antialiasing: blend in the other pixel of each silhouette pair where this pixel is the blended one
   Pair prs[4];
   int n = pairsOf(k, v, x, y, prs);
-  float m = preMask(k, pix);
-  float g = k.preGrey ? k.preGrey[pix] : 0.f;
-  float mo = m, go = g;
+  float mo = m0, go = own.grey;
   for (int i = 0; i < n; ++i) {
     const Pair& pr = prs[i];
     if (!pr.active || pr.blended != pix) continue;
-    mo += pr.alpha * (preMask(k, pr.src) - m);
-    if (k.preGrey) go += pr.alpha * (k.preGrey[pr.src] - g);
+    mo += pr.alpha * (preMask(k, pr.src) - m0);
+    if (!wantGrey && !wantColor) continue;
+    PixShade so = pixShade(k, pr.src);
+    if (wantGrey) go += pr.alpha * (so.grey - own.grey);
+    if (wantColor)
+      for (int c = 0; c < k.C; ++c) {
+        float cp = shadeChannel(k, own, c);
+        k.oColor[pix * k.C + c] += pr.alpha * (shadeChannel(k, so, c) - cp);
+      }
   }
   if (k.oMask) k.oMask[pix] = mo;
-  if (k.oGrey && k.preGrey) k.oGrey[pix] = go;
-  if (k.oColor && k.preColor) {
-    for (int c = 0; c < k.C; ++c) {
-      float cp = k.preColor[pix * k.C + c], co = cp;
-      for (int i = 0; i < n; ++i) {
-        const Pair& pr = prs[i];
-        if (pr.active && pr.blended == pix) co += pr.alpha * (k.preColor[pr.src * k.C + c] - cp);
-      }
-      k.oColor[pix * k.C + c] = co;
-    }
-  }
+  if (wantGrey) k.oGrey[pix] = go;
 }
 
 // ---- backward ------------------------------------------------------------------------------------------------------
 
-// Gradient w.r.t. the pixel-homogeneous vertex (view v, vertex p) -> world position gradient, into the sink.
-FG_HDI void addHvGrad(const Kern& k, int v, int p, V3 g) {
+// Scale of the dW accumulators in fixed-point mode: ~ the factor from an edge-function gradient to a world
+// position gradient (|K| |P|), so the fixed-point resolution matches that of the position gradients.
+FG_HDI float wScale(const Kern& k, int v, V3 a, V3 b, V3 c) {
+  if (!k.dW.fx) return 1.f;
   const float* Kv = k.K + 4 * v;
-  const float* E = k.E + 12 * v;
+  float kk = fabsf(Kv[0]) + fabsf(Kv[1]) + fabsf(Kv[2]) + fabsf(Kv[3]);
+  float m = fmaxf(fmaxf(fmaxf(fabsf(a.x), fabsf(a.y)), fmaxf(fabsf(a.z), fabsf(b.x))),
+                  fmaxf(fmaxf(fabsf(b.y), fabsf(b.z)), fmaxf(fmaxf(fabsf(c.x), fabsf(c.y)), fabsf(c.z))));
+  float s = kk * m;
+  return (s > 0.f && s < 1e30f) ? s : 1.f;
+}
+// Gradient w.r.t. a pixel-homogeneous vertex of view v -> world position gradient.
+FG_HDI V3 hvToWorld(const Kern& k, int v, V3 g) {
+  const float* Kv = k.K + 4 * v;
   V3 dc = mk(Kv[0] * g.x, Kv[1] * g.y, Kv[2] * g.x + Kv[3] * g.y + g.z);
-  V3 dw = rotateT(E, dc);
-  k.dPos.add(3 * int64_t(p), dw.x);
-  k.dPos.add(3 * int64_t(p) + 1, dw.y);
-  k.dPos.add(3 * int64_t(p) + 2, dw.z);
+  return rotateT(k.E + 12 * v, dc);
 }
 
-// Antialiasing backward for pixel pix: gradients w.r.t. the pre-antialiasing images (written to gPreColor /
-// gPreGrey, gathered, no atomics) and the edge-vertex gradients of the pairs where pix is the blended pixel.
-FG_HDI void antialiasBackwardElem(const Kern& k, int64_t pix) {
-  const int64_t HW = int64_t(k.H) * k.W;
-  int v = int(pix / HW);
-  int64_t r = pix % HW;
-  int y = int(r / k.W), x = int(r % k.W);
+// What one pixel contributes to the per-(view, triangle) accumulators of its own triangle (key = v*T + t, or
+// -1): w = dW (edge-function gradients, already times wScale), nn = dN (corner normal gradients).
+struct PixGrad {
+  long long key;
+  float w[9];
+  float nn[9];
+};
+FG_HDI float gradPreColor(const Kern& k, int64_t pix, int c, const Pair* prs, int n, float keep) {
+  float gc = k.gColor[pix * k.C + c] * keep;
+  for (int i = 0; i < n; ++i)
+    if (prs[i].active && prs[i].src == pix) gc += prs[i].alpha * k.gColor[prs[i].blended * k.C + c];
+  return gc;
+}
+
+// The whole backward of one pixel (antialiasing, then shading): texture gradients go straight to the dTex sink,
+// antialiasing edge gradients to the dW sink of the silhouette triangle, and the gradients of the pixel's own
+// triangle are returned in `out` (the caller adds them: serially on the CPU, warp-aggregated on CUDA).
+FG_HDI void backwardPixel(const Kern& k, int64_t pix, PixGrad& out) {
+  int v, x, y;
+  pixCoords(k, pix, v, x, y);
   Pair prs[4];
-  int n = pairsOf(k, v, x, y, prs);
+  int n = k.antialias ? pairsOf(k, v, x, y, prs) : 0;
   float keep = 1.f;
   for (int i = 0; i < n; ++i)
     if (prs[i].active && prs[i].blended == pix) keep -= prs[i].alpha;
-  if (k.gPreGrey) {
-    float gg = k.gGrey ? k.gGrey[pix] * keep : 0.f;
-    for (int i = 0; i < n; ++i)
-      if (prs[i].active && prs[i].src == pix && k.gGrey) gg += prs[i].alpha * k.gGrey[prs[i].blended];
-    k.gPreGrey[pix] = gg;
-  }
-  if (k.gPreColor) {
-    for (int c = 0; c < k.C; ++c) {
-      float gc = k.gColor ? k.gColor[pix * k.C + c] * keep : 0.f;
-      for (int i = 0; i < n; ++i)
-        if (prs[i].active && prs[i].src == pix && k.gColor) gc += prs[i].alpha * k.gColor[prs[i].blended * k.C + c];
-      k.gPreColor[pix * k.C + c] = gc;
+  // antialiasing: the edge moves (pairs where this pixel is the blended one)
+  if (k.dW.on()) {
+    for (int i = 0; i < n; ++i) {
+      const Pair& pr = prs[i];
+      if (!pr.active || pr.blended != pix) continue;
+      float dLda = 0.f;
+      if (k.gMask) dLda += k.gMask[pix] * (preMask(k, pr.src) - preMask(k, pix));
+      if ((k.gGrey && k.sh) || (k.gColor && k.tex)) {
+        PixShade own = pixShade(k, pix), so = pixShade(k, pr.src);
+        if (k.gGrey && k.sh) dLda += k.gGrey[pix] * (so.grey - own.grey);
+        if (k.gColor && k.tex)
+          for (int c = 0; c < k.C; ++c) dLda += k.gColor[pix * k.C + c] * (shadeChannel(k, so, c) - shadeChannel(k, own, c));
+      }
+      if (dLda == 0.f) continue;
+      float dLdt = dLda * pr.dadt;
+      float den = pr.ef - pr.eo;
+      float inv2 = 1.f / (den * den);
+      float gf = dLdt * (-pr.eo) * inv2 * float(pr.orient), go = dLdt * pr.ef * inv2 * float(pr.orient);
+      TriGeom g = triGeom(k, v, pr.tri);
+      float s = wScale(k, v, g.P[0], g.P[1], g.P[2]);
+      int64_t base = (int64_t(v) * k.T + pr.tri) * 9 + 3 * pr.edge;
+      k.dW.add(base, (gf * pr.fpx + go * pr.opx) * s);
+      k.dW.add(base + 1, (gf * pr.fpy + go * pr.opy) * s);
+      k.dW.add(base + 2, (gf + go) * s);
     }
   }
-  if (!k.dPos.on()) return;
-  for (int i = 0; i < n; ++i) {
-    const Pair& pr = prs[i];
-    if (!pr.active || pr.blended != pix) continue;
-    float dLda = 0.f;
-    if (k.gMask) dLda += k.gMask[pix] * (preMask(k, pr.src) - preMask(k, pix));
-    if (k.gGrey && k.preGrey) dLda += k.gGrey[pix] * (k.preGrey[pr.src] - k.preGrey[pix]);
-    if (k.gColor && k.preColor)
-      for (int c = 0; c < k.C; ++c) dLda += k.gColor[pix * k.C + c] * (k.preColor[pr.src * k.C + c] - k.preColor[pix * k.C + c]);
-    if (dLda == 0.f) continue;
-    float dLdt = dLda * pr.dadt;
-    float den = pr.ef - pr.eo;
-    float inv2 = 1.f / (den * den);
-    float gf = dLdt * (-pr.eo) * inv2 * float(pr.orient), go = dLdt * pr.ef * inv2 * float(pr.orient);
-    V3 w = mk(gf * pr.fpx + go * pr.opx, gf * pr.fpy + go * pr.opy, gf + go);
-    TriGeom g = triGeom(k, v, pr.tri);
-    int j = (pr.edge + 1) % 3, l = (pr.edge + 2) % 3;
-    addHvGrad(k, v, g.vi[j], cross(g.P[l], w));
-    addHvGrad(k, v, g.vi[l], cross(w, g.P[j]));
-  }
-}
-
-// Shading backward for pixel pix: texture, vertex-normal and barycentric (-> position) gradients.
-FG_HDI void shadeBackwardElem(const Kern& k, int64_t pix) {
+  // shading of the pixel's own triangle
   unsigned long long key = k.keys[pix];
   if (key == kNoKey) return;
-  const int64_t HW = int64_t(k.H) * k.W;
-  int v = int(pix / HW);
-  int64_t r = pix % HW;
-  int y = int(r / k.W), x = int(r % k.W);
   int t = int(uint32_t(key));
-  const float* gC = k.gPreColor;
-  float gG = k.gPreGrey ? k.gPreGrey[pix] : 0.f;
-  bool wantC = gC != nullptr && k.tex != nullptr;
+  bool wantC = k.gColor != nullptr && k.tex != nullptr;
+  float gG = 0.f;
+  if (k.gGrey && k.sh) {
+    gG = k.gGrey[pix] * keep;
+    for (int i = 0; i < n; ++i)
+      if (prs[i].active && prs[i].src == pix) gG += prs[i].alpha * k.gGrey[prs[i].blended];
+  }
   bool wantG = gG != 0.f;
   if (!wantC && !wantG) return;
   PixelGeom pg;
@@ -578,7 +623,7 @@ FG_HDI void shadeBackwardElem(const Kern& k, int64_t pix) {
     Tap tp = texTap(k, u, vv);
     float dtx = 0.f, dty = 0.f;
     for (int c = 0; c < k.C; ++c) {
-      float gc = gC[pix * k.C + c];
+      float gc = gradPreColor(k, pix, c, prs, n, keep);
       if (gc == 0.f) continue;
       float t0 = k.tex[tp.idx[0] * k.C + c], t1 = k.tex[tp.idx[1] * k.C + c], t2 = k.tex[tp.idx[2] * k.C + c],
             t3 = k.tex[tp.idx[3] * k.C + c];
@@ -590,6 +635,7 @@ FG_HDI void shadeBackwardElem(const Kern& k, int64_t pix) {
     float du = dtx * tp.dtdu, dv = dty * tp.dtdv;
     for (int i = 0; i < 3; ++i) db[i] += du * uvi[i][0] + dv * uvi[i][1];
   }
+  out.key = int64_t(v) * k.T + t;
   if (wantG) {
     V3 nv[3];
     V3 m = mk(0, 0, 0);
@@ -599,41 +645,45 @@ FG_HDI void shadeBackwardElem(const Kern& k, int64_t pix) {
     }
     float len = sqrtf(dot(m, m));
     if (len > 0.f) {
-      V3 n = (1.f / len) * m;
+      V3 nw = (1.f / len) * m;
       const float* E = k.E + 12 * v;
       V3 dn;
-      if (k.shFrame == int(ShFrame::Camera)) dn = rotateT(E, gG * shGrad(rotate(E, n), k.sh + 9 * v));
-      else dn = gG * shGrad(n, k.sh + 9 * v);
-      V3 dmv = (1.f / len) * (dn - dot(n, dn) * n);
+      if (k.shFrame == int(ShFrame::Camera)) dn = rotateT(E, gG * shGrad(rotate(E, nw), k.sh + 9 * v));
+      else dn = gG * shGrad(nw, k.sh + 9 * v);
+      V3 dmv = (1.f / len) * (dn - dot(nw, dn) * nw);
       for (int i = 0; i < 3; ++i) {
         db[i] += dot(dmv, nv[i]);
-        if (k.dNrm.on()) {
-          k.dNrm.add(3 * int64_t(pg.g.vi[i]), pg.b[i] * dmv.x);
-          k.dNrm.add(3 * int64_t(pg.g.vi[i]) + 1, pg.b[i] * dmv.y);
-          k.dNrm.add(3 * int64_t(pg.g.vi[i]) + 2, pg.b[i] * dmv.z);
-        }
+        out.nn[3 * i] = pg.b[i] * dmv.x;
+        out.nn[3 * i + 1] = pg.b[i] * dmv.y;
+        out.nn[3 * i + 2] = pg.b[i] * dmv.z;
       }
     }
   }
-  if (!k.dPos.on()) return;
-  // b_i = e_i / S:  dL/de_m = (dL/db_m - sum_i b_i dL/db_i) / S;  e_m = p . (P_j x P_k)
+  if (!k.dW.on()) return;
+  // b_i = e_i / S:  dL/de_m = (dL/db_m - sum_i b_i dL/db_i) / S;  e_m = p . (P_j x P_k)  ->  W_m += dL/de_m p
   float sb = pg.b[0] * db[0] + pg.b[1] * db[1] + pg.b[2] * db[2];
-  V3 p = mk(pg.px, pg.py, 1.f);
-  V3 dP[3] = {mk(0, 0, 0), mk(0, 0, 0), mk(0, 0, 0)};
+  float s = wScale(k, v, pg.g.P[0], pg.g.P[1], pg.g.P[2]);
   for (int m = 0; m < 3; ++m) {
-    float ge = (db[m] - sb) / pg.S;
-    if (ge == 0.f) continue;
-    int j = (m + 1) % 3, l = (m + 2) % 3;
-    V3 w = ge * p;
-    dP[j] = dP[j] + cross(pg.g.P[l], w);
-    dP[l] = dP[l] + cross(w, pg.g.P[j]);
+    float ge = (db[m] - sb) / pg.S * s;
+    out.w[3 * m] = ge * pg.px;
+    out.w[3 * m + 1] = ge * pg.py;
+    out.w[3 * m + 2] = ge;
   }
-  for (int i = 0; i < 3; ++i) addHvGrad(k, v, pg.g.vi[i], dP[i]);
+}
+FG_HDI void zeroPixGrad(PixGrad& g) {
+  g.key = -1;
+  for (int q = 0; q < 9; ++q) { g.w[q] = 0.f; g.nn[q] = 0.f; }
 }
 
-// Vertex normals backward, pass 1: dL/dm_v (m_v = the unnormalised normal sum) from dL/dn_v.
+// Vertex normals backward, pass 1 (gather over the vertex's triangles and the views): dL/dm_v (m_v = the
+// unnormalised normal sum) from dL/dn_v.
 FG_HDI void normalsBackward1Elem(const Kern& k, int p) {
-  V3 g = mk(k.dNrm.read(3 * int64_t(p)), k.dNrm.read(3 * int64_t(p) + 1), k.dNrm.read(3 * int64_t(p) + 2));
+  V3 g = mk(0, 0, 0);
+  for (int v = 0; v < k.V; ++v)
+    for (int j = k.vfOff[p]; j < k.vfOff[p + 1]; ++j) {
+      int64_t b = (int64_t(v) * k.T + k.vfList[j] / 3) * 9 + 3 * (k.vfList[j] % 3);
+      g = g + mk(k.dN.read(b), k.dN.read(b + 1), k.dN.read(b + 2));
+    }
   V3 n = loadP(k.vn, p);
   float len = k.vlen[p];
   V3 d = len > 0.f ? (1.f / len) * (g - dot(n, g) * n) : mk(0, 0, 0);
@@ -641,9 +691,27 @@ FG_HDI void normalsBackward1Elem(const Kern& k, int p) {
   k.dm[3 * p + 1] = d.y;
   k.dm[3 * p + 2] = d.z;
 }
-// Pass 2 (gather over the vertex's triangles): final dPositions = accumulated + face-normal chain.
+// Pass 2 (gather over the vertex's triangles): dPositions = edge-function chain (per view, from dW) +
+// face-normal chain.  For corner c of a triangle, dL/dP_c = P_{c+1} x W_{c+2} + W_{c+1} x P_{c+2}.
 FG_HDI void normalsBackward2Elem(const Kern& k, int p, bool withNormals) {
-  V3 acc = mk(k.dPos.read(3 * int64_t(p)), k.dPos.read(3 * int64_t(p) + 1), k.dPos.read(3 * int64_t(p) + 2));
+  V3 acc = mk(0, 0, 0);
+  if (k.dW.on())
+    for (int v = 0; v < k.V; ++v) {
+      const float* hv = k.hv + int64_t(v) * k.P * 3;
+      V3 a = mk(0, 0, 0);
+      V3 Pc = loadP(hv, p);
+      for (int j = k.vfOff[p]; j < k.vfOff[p + 1]; ++j) {
+        int t = k.vfList[j] / 3, c = k.vfList[j] % 3;
+        int c1 = c == 2 ? 0 : c + 1, c2 = c == 0 ? 2 : c - 1;
+        V3 P1 = loadP(hv, k.tri[3 * t + c1]), P2 = loadP(hv, k.tri[3 * t + c2]);
+        float inv = 1.f / wScale(k, v, Pc, P1, P2);
+        int64_t b = (int64_t(v) * k.T + t) * 9;
+        V3 W1 = mk(k.dW.read(b + 3 * c1), k.dW.read(b + 3 * c1 + 1), k.dW.read(b + 3 * c1 + 2));
+        V3 W2 = mk(k.dW.read(b + 3 * c2), k.dW.read(b + 3 * c2 + 1), k.dW.read(b + 3 * c2 + 2));
+        a = a + inv * (cross(P1, W2) + cross(W1, P2));
+      }
+      acc = acc + hvToWorld(k, v, a);
+    }
   if (withNormals) {
     for (int j = k.vfOff[p]; j < k.vfOff[p + 1]; ++j) {
       int t = k.vfList[j] / 3, corner = k.vfList[j] % 3;

@@ -141,7 +141,7 @@ test('required fields, cross-field rules and missing files', () => {
   assert.match(detail(e, 'diffusion.engines'), /is required with diffusion.backend 'tensorrt'/);
 
   const e2 = configError(() => resolveConfig({ prompt: 'p', model: 'nope.safetensors', device: 'cpu', diffusion: { engines: 'engines' }, geometry: { enabled: false } }, {}, { baseDir: dir }));
-  assert.match(detail(e2, 'model'), /file not found: .*nope\.safetensors/);
+  assert.match(detail(e2, 'model'), /(file|file or folder) not found: .*nope\.safetensors/);
   assert.match(detail(e2, 'device'), /TensorRT runs on the GPU/);
   assert.match(detail(e2, 'texture.coefficients'), /is required when geometry.enabled is false/);
 

@@ -57,3 +57,40 @@ export function refPixel(cam: PinholeCamera, p: ArrayLike<number>, tri: ArrayLik
   const hit = b.every((q) => q >= 0) && z >= near && Number.isFinite(z);
   return { hit, b0: b[0], b1: b[1], z, margin };
 }
+
+/**
+ * Central differences of `loss(render(positions))` that are well posed for the antialiased (piecewise smooth)
+ * images: a coordinate whose ±h move changes the coverage (some pixel centre crosses an edge, so the antialiased
+ * mask jumps) is skipped instead of reporting a jump / 2h as a derivative. Returns the differences (0 where
+ * skipped) and the skipped coordinates; compare only the kept ones (`keepOnly`).
+ */
+export function wellPosedFd(
+  positions: Float32Array,
+  renderIds: (p: Float32Array) => { triId: Int32Array; loss: number },
+  h: number,
+): { fd: Float64Array; skipped: number[] } {
+  const base = renderIds(positions).triId;
+  const fd = new Float64Array(positions.length);
+  const skipped: number[] = [];
+  for (let i = 0; i < positions.length; i++) {
+    const p = Float32Array.from(positions);
+    p[i] = positions[i] + h;
+    const a = renderIds(p);
+    p[i] = positions[i] - h;
+    const b = renderIds(p);
+    let same = true;
+    for (let q = 0; q < base.length && same; q++) same = a.triId[q] === base[q] && b.triId[q] === base[q];
+    if (!same) { skipped.push(i); continue; }
+    // the actual step in float32 (positions are float32 in the renderer)
+    const hp = Math.fround(positions[i] + h) - Math.fround(positions[i] - h);
+    fd[i] = (a.loss - b.loss) / hp;
+  }
+  return { fd, skipped };
+}
+
+/** A copy of `g` with the given coordinates zeroed (to compare gradients on the kept coordinates only). */
+export function keepOnly(g: ArrayLike<number>, skipped: number[]): Float64Array {
+  const r = Float64Array.from(g);
+  for (const i of skipped) r[i] = 0;
+  return r;
+}
