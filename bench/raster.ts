@@ -1,7 +1,9 @@
 /**
  * Rasteriser benchmark: ours (CUDA) vs nvdiffrast (through PyTorch) on the same inputs.
  *
- *   node --import tsx bench/raster.ts [MESH.obj] [--iters N]
+ *   node --import tsx bench/raster.ts [MESH.obj] [--iters N] [--no-nvdiffrast]
+ *
+ * After the table it prints a per-stage breakdown of our forward+backward (CUDA events between the stages).
  *
  * Workload (both sides): rasterise + interpolate UVs + bilinear texture (1024² RGB) + antialias, forward and
  * forward+backward (to positions and texels), on the ICT-FaceKit head (triangulated), for 4 views at 512²
@@ -17,7 +19,8 @@ import { readObj, triangulate } from '../lib/io/obj';
 import { meshBounds, orbitCameras, type PinholeCamera } from '../lib/camera';
 import { loadNative } from '../lib/native';
 
-interface Bench { rasterBenchmark(o: Record<string, unknown>): { forwardUs: number; forwardBackwardUs: number } }
+interface Stage { stage: string; us: number }
+interface Bench { rasterBenchmark(o: Record<string, unknown>): { forwardUs: number; forwardBackwardUs: number; stages?: Stage[] } }
 
 function texture(w: number, h: number): Float32Array {
   const t = new Float32Array(w * h * 3);
@@ -29,6 +32,7 @@ async function main() {
   const args = process.argv.slice(2);
   const itIdx = args.indexOf('--iters');
   const iters = itIdx >= 0 ? Number(args[itIdx + 1]) : 500;
+  const noBaseline = args.includes('--no-nvdiffrast');
   const meshFile = args.find((a, i) => !a.startsWith('--') && (itIdx < 0 || i !== itIdx + 1)) ?? process.env.FACEG2E_BENCH_MESH ?? path.resolve(process.env.FACEG2E_SHARED_DIR ?? path.resolve(__dirname, '..', '..', 'shared'), 'models', 'ict-facekit-light', 'generic_neutral_mesh.obj');
   const mesh = triangulate(await readObj(meshFile));
   const T = mesh.tri.length / 3;
@@ -44,6 +48,7 @@ async function main() {
   dump('texture.f32', tex);
   console.log(`mesh ${path.basename(meshFile)}: ${P} vertices, ${T} triangles; texture 1024x1024x3; ${iters} iterations`);
   console.log('case                 | ours fwd (us) | ours fwd+bwd (us) | nvdiffrast fwd (us) | nvdiffrast fwd+bwd (us) | speed-up fwd+bwd');
+  const breakdowns: [string, Stage[]][] = [];
   for (const [views, size] of [[4, 512], [1, 224]] as const) {
     const cams: PinholeCamera[] = orbitCameras(meshBounds(mesh.positions), { views, width: size });
     const intrinsics = Float32Array.from(cams.flatMap((c) => c.intrinsics));
@@ -57,7 +62,8 @@ async function main() {
     });
     dump(`cams_${views}x${size}.json`, Buffer.from(JSON.stringify({ views, size, near, far, intrinsics: Array.from(intrinsics), extrinsics: Array.from(extrinsics) })));
     let theirs: { forwardUs: number; forwardBackwardUs: number } | undefined;
-    const py = spawnSync(process.env.PYTHON ?? 'python3', [path.join(__dirname, 'raster_nvdiffrast.py'), work, `cams_${views}x${size}.json`, String(iters)], { encoding: 'utf8' });
+    breakdowns.push([`${views} view(s) ${size}x${size}`, ours.stages ?? []]);
+    const py = noBaseline ? { status: 1, stdout: '', stderr: 'skipped (--no-nvdiffrast)', error: undefined } : spawnSync(process.env.PYTHON ?? 'python3', [path.join(__dirname, 'raster_nvdiffrast.py'), work, `cams_${views}x${size}.json`, String(iters)], { encoding: 'utf8' });
     if (py.status === 0) {
       const line = py.stdout.trim().split('\n').pop() ?? '';
       try { theirs = JSON.parse(line); } catch { /* reported below */ }
@@ -66,6 +72,11 @@ async function main() {
     const f = (x: number | undefined) => (x === undefined ? 'n/a' : x.toFixed(1));
     const ratio = theirs ? `${(theirs.forwardBackwardUs / ours.forwardBackwardUs).toFixed(2)}x (fwd ${(theirs.forwardUs / ours.forwardUs).toFixed(2)}x)` : 'n/a';
     console.log(`${`${views} view(s) ${size}x${size}`.padEnd(20)} | ${f(ours.forwardUs).padStart(13)} | ${f(ours.forwardBackwardUs).padStart(17)} | ${f(theirs?.forwardUs).padStart(19)} | ${f(theirs?.forwardBackwardUs).padStart(23)} | ${ratio}`);
+  }
+  for (const [name, stages] of breakdowns) {
+    const total = stages.reduce((a, s) => a + s.us, 0);
+    console.log(`\nstage breakdown, ours fwd+bwd, ${name} (events between stages; total ${total.toFixed(1)} us)`);
+    for (const s of stages) console.log(`  ${s.stage.padEnd(40)} ${s.us.toFixed(1).padStart(8)} us  ${((100 * s.us) / (total || 1)).toFixed(0).padStart(3)}%`);
   }
   fs.rmSync(work, { recursive: true, force: true });
 }

@@ -22,7 +22,7 @@ import type { ImageInput } from './outputs/image';
 import type { MeshData } from './outputs/mesh';
 import { readManifest } from './engines';
 import { tensorrtStatus } from './cli/doctor';
-import { render, type RenderResult } from './raster';
+import { render, shFromDirection, type RenderResult } from './raster';
 import { lookAt, intrinsicsFromFov, meshBounds, type PinholeCamera, type Vec3 } from './camera';
 import {
   runPipelineNative,
@@ -222,9 +222,14 @@ function packCoefficients(c: Coefficients, ki: number, ke: number, withExpressio
   return out;
 }
 
-/** A camera on the sphere (degrees, metres) around `centre` (model units). Azimuth 0 looks at the face (+z). */
+/**
+ * A camera on the sphere around `centre` (model units) looking at it; azimuth 0 looks at the face (+z).
+ * The distance is the configured one (metres), pushed back where needed so that the bounding sphere of the head
+ * fits the view: previews always show the whole head.
+ */
 function sphereCamera(v: { azimuth: number; elevation: number }, distanceMetres: number, metresPerUnit: number, centre: Vec3, radius: number, size: number, fov: number): PinholeCamera {
-  const d = distanceMetres / metresPerUnit;
+  const fit = (0.72 * radius) / Math.tan((fov * Math.PI) / 360); // a head fills about 70% of its box's bounding sphere
+  const d = Math.max(distanceMetres / metresPerUnit, fit);
   const az = (v.azimuth * Math.PI) / 180;
   const el = (v.elevation * Math.PI) / 180;
   const eye: Vec3 = [centre[0] + d * Math.cos(el) * Math.sin(az), centre[1] + d * Math.sin(el), centre[2] + d * Math.cos(el) * Math.cos(az)];
@@ -263,8 +268,9 @@ export function renderPreviews(cfg: RunConfig, device: DeviceName, mesh: MeshDat
   const fov = cfg.texture.cameras.fovDegrees;
   const tex = texture && texture.data instanceof Float32Array ? { data: texture.data, width: texture.width, height: texture.height, channels: 3 } : undefined;
   const rmesh = { positions: mesh.positions, tri: mesh.tri, uvs: mesh.uvs, uvTri: mesh.uvTri };
-  const light = Float32Array.from([0.9, 0, 0.35, 0.45, 0, 0, 0, 0, 0]);
-  const doRender = (cams: PinholeCamera[]) => render(rmesh, cams, { device, texture: tex, sh: light, shFrame: 'world', antialias: true, background: [1, 1, 1] });
+  // a key light from above-left of each camera (camera frame: x right, y down, z forward) plus ambient
+  const light = shFromDirection([-0.35, -0.5, -1], 0.55, 0.3);
+  const doRender = (cams: PinholeCamera[]) => render(rmesh, cams, { device, texture: tex, sh: light, shFrame: 'camera', antialias: true, background: [1, 1, 1] });
   const p = cfg.output.previews;
   const previews: ImageInput[] = [];
   if (cfg.output.files.previews && p.views.length) {

@@ -2,6 +2,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
 
 export const ROOT = path.resolve(__dirname, '..');
 /** ../shared beside the checkout; FACEG2E_SHARED_DIR overrides it (bundled GPU runs carry a copy). */
@@ -71,4 +72,14 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>, floor = 1e-8)
     nb += b[i] ** 2;
   }
   return Math.sqrt(num) / Math.max(Math.sqrt(na), Math.sqrt(nb), floor);
+}
+
+/** Run the CLI as a user does: bin/faceg2e-native.js over the compiled dist/. */
+export function cli(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}) {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'faceg2e-native.js'), ...args], {
+    cwd: opts.cwd ?? ROOT,
+    encoding: 'utf8',
+    timeout: opts.timeoutMs ?? 60_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -93,7 +93,6 @@ export const DEFAULTS: RunConfigDefaults = {
     },
     optimizer: { type: 'adamw', beta1: 0.9, beta2: 0.99, eps: 1e-15, weightDecay: 0.01 },
     lrDecay: { type: 'step', stepEvery: 100, gamma: 0.9, minFactor: 0.1 },
-    regularization: { symmetry: 0, smoothness: 0 },
   },
   output: {
     dir: 'faceg2e-out',

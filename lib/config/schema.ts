@@ -252,13 +252,6 @@ export const TextureSchema = z
       .prefault({})
       .meta({ id: 'AdamConfig', description: 'Adam/AdamW optimiser settings.' }),
     lrDecay: lrDecay(D.texture.lrDecay),
-    regularization: z
-      .strictObject({
-        symmetry: num(D.texture.regularization.symmetry, 0, 1e6, { description: 'Weight of the left-right UV symmetry penalty.' }),
-        smoothness: num(D.texture.regularization.smoothness, 0, 1e6, { description: 'Weight of the UV total-variation penalty.' }),
-      })
-      .prefault({})
-      .meta({ id: 'TextureRegularizationConfig', description: 'Texture regularisation.' }),
   })
   .meta({ id: 'TextureConfig', description: 'Phase 2: a UV texture on the fixed geometry, latent first, then RGB.' });
 

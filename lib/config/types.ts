@@ -546,10 +546,6 @@ export interface TextureConfig {
    * Learning-rate decay.
    */
   lrDecay: LrDecayConfig;
-  /**
-   * Texture regularisation.
-   */
-  regularization: TextureRegularizationConfig;
 }
 
 /**
@@ -825,26 +821,6 @@ export interface AdamConfig {
    * @defaultValue `0.01`
    */
   weightDecay: number;
-}
-
-/**
- * Texture regularisation.
- */
-export interface TextureRegularizationConfig {
-  /**
-   * Weight of the left-right UV symmetry penalty.
-   *
-   * Accepts a number in [0, 1e6].
-   * @defaultValue `0`
-   */
-  symmetry: number;
-  /**
-   * Weight of the UV total-variation penalty.
-   *
-   * Accepts a number in [0, 1e6].
-   * @defaultValue `0`
-   */
-  smoothness: number;
 }
 
 /**

@@ -1,19 +1,10 @@
 /** The CLI as a user meets it: bin/faceg2e-native.js over the compiled dist/. */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { ROOT } from '../helpers';
+import { cli, ROOT } from '../helpers';
 import { cudaAvailable } from '../../lib/device';
 
-export function cli(args: string[], opts: { cwd?: string; timeoutMs?: number } = {}) {
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'faceg2e-native.js'), ...args], {
-    cwd: opts.cwd ?? ROOT,
-    encoding: 'utf8',
-    timeout: opts.timeoutMs ?? 60_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 test('--help lists the commands', () => {
   const r = cli(['--help']);

@@ -6,7 +6,7 @@ import { render, renderBackward, interpolate, interpolateBackward, shShade, defa
 import { lookAt, intrinsicsFromFov, meshBounds, orbitCameras, type PinholeCamera } from '../../lib/camera';
 import { readImage, writePng } from '../../lib/io/image';
 import { finiteDiff, relErr, assertClose, tmpDir, hasShared, ICT_DIR } from '../helpers';
-import { identityCamera, bumpGrid, randomTexture, refPixel, hashRand } from './raster_scenes';
+import { identityCamera, bumpGrid, randomTexture, refPixel, hashRand, maskFdScenes, wellPosedFd, keepOnly } from './raster_scenes';
 import { FaceG2EError } from '../../lib/errors';
 
 const NEAR = 0.1;
@@ -272,6 +272,27 @@ test('antialiasing gives silhouette gradients to positions (finite differences o
   // an interior pair of triangles does not blend: the shared edge is not a silhouette
   const inner = r.mask.filter((m, p) => { const x = p % 24, y = Math.floor(p / 24); return x > 8 && x < 15 && y > 8 && y < 15 && m !== 1; });
   assert.equal(inner.length, 0);
+});
+
+test('mask gradients through antialiasing on silhouettes that graze pixel centres (well-posed finite differences)', () => {
+  const o: RenderOptions = { sh: null };
+  for (const [si, sc] of maskFdScenes().entries()) {
+    const npx = sc.cam.width * sc.cam.height;
+    const w = Float32Array.from(hashRand(npx, 3 + si), (v) => v - 0.5);
+    const an = renderBackward(sc.mesh, [sc.cam], o, { dMask: w }).dPositions;
+    const { fd, skipped } = wellPosedFd(sc.mesh.positions, (x) => {
+      const r = render({ ...sc.mesh, positions: x }, [sc.cam], o);
+      let s = 0;
+      for (let i = 0; i < npx; i++) s += w[i] * r.mask[i];
+      return { triId: r.triId, loss: s };
+    }, 1e-4);
+    const kept = keepOnly(an, skipped);
+    assert.ok(skipped.length <= 0.2 * an.length, `scene ${si}: ${skipped.length} of ${an.length} coordinates skipped`);
+    assert.ok(Math.hypot(...kept) > 10, `scene ${si}: silhouette gradients must be non-zero`);
+    assert.ok(relErr(kept, fd) < 3e-2, `scene ${si}: relative error ${relErr(kept, fd)}`);
+    // the bound catches a wrong gradient: 10% off fails
+    assert.ok(relErr(kept.map((v) => 1.1 * v), fd) > 3e-2);
+  }
 });
 
 test('antialiased color and grey: gradients to positions match finite differences', () => {

@@ -59,38 +59,57 @@ export function refPixel(cam: PinholeCamera, p: ArrayLike<number>, tri: ArrayLik
 }
 
 /**
- * Central differences of `loss(render(positions))` that are well posed for the antialiased (piecewise smooth)
- * images: a coordinate whose ±h move changes the coverage (some pixel centre crosses an edge, so the antialiased
- * mask jumps) is skipped instead of reporting a jump / 2h as a derivative. Returns the differences (0 where
- * skipped) and the skipped coordinates; compare only the kept ones (`keepOnly`).
+ * Central differences of `loss(render(positions))` that are well posed for the antialiased images, which are only
+ * piecewise smooth: a coordinate is skipped (not compared) when its ±h move
+ *   * changes the coverage (a pixel centre crosses an edge: the antialiased mask jumps there), or
+ *   * crosses a kink (an edge passing midway between two pixel centres, where the blend weight |t - 1/2| turns,
+ *     or the crossing edge of a pixel pair switching): detected as one-sided differences that disagree by more
+ *     than `kinkTol` (relative) plus `noise` (absolute, float32 rendering noise).
+ * Returns the central differences (0 where skipped) and the skipped coordinates; compare only the kept ones
+ * (`keepOnly`) and bound the number skipped, so that a wrong gradient is still caught.
  */
 export function wellPosedFd(
   positions: Float32Array,
-  renderIds: (p: Float32Array) => { triId: Int32Array; loss: number },
+  renderLoss: (p: Float32Array) => { triId: Int32Array; loss: number },
   h: number,
+  kinkTol = 0.05,
+  noise = 0.05,
 ): { fd: Float64Array; skipped: number[] } {
-  const base = renderIds(positions).triId;
+  const base = renderLoss(positions);
   const fd = new Float64Array(positions.length);
   const skipped: number[] = [];
   for (let i = 0; i < positions.length; i++) {
     const p = Float32Array.from(positions);
     p[i] = positions[i] + h;
-    const a = renderIds(p);
+    const a = renderLoss(p);
+    const hp = p[i] - positions[i]; // the actual float32 steps
     p[i] = positions[i] - h;
-    const b = renderIds(p);
+    const b = renderLoss(p);
+    const hm = positions[i] - p[i];
     let same = true;
-    for (let q = 0; q < base.length && same; q++) same = a.triId[q] === base[q] && b.triId[q] === base[q];
-    if (!same) { skipped.push(i); continue; }
-    // the actual step in float32 (positions are float32 in the renderer)
-    const hp = Math.fround(positions[i] + h) - Math.fround(positions[i] - h);
-    fd[i] = (a.loss - b.loss) / hp;
+    for (let q = 0; q < base.triId.length && same; q++) same = a.triId[q] === base.triId[q] && b.triId[q] === base.triId[q];
+    const dp = (a.loss - base.loss) / hp, dm = (base.loss - b.loss) / hm;
+    if (!same || Math.abs(dp - dm) > kinkTol * Math.max(Math.abs(dp), Math.abs(dm)) + noise) {
+      skipped.push(i);
+      continue;
+    }
+    fd[i] = (a.loss - b.loss) / (hp + hm);
   }
   return { fd, skipped };
 }
-
 /** A copy of `g` with the given coordinates zeroed (to compare gradients on the kept coordinates only). */
 export function keepOnly(g: ArrayLike<number>, skipped: number[]): Float64Array {
   const r = Float64Array.from(g);
   for (const i of skipped) r[i] = 0;
   return r;
+}
+
+/** Scenes for the silhouette (mask) gradient checks: bump grids whose left/right silhouettes pass close to
+ * pixel centres (the first one within 0.0005 px), with three different cameras. */
+export function maskFdScenes(): { mesh: ReturnType<typeof bumpGrid>; cam: PinholeCamera }[] {
+  return [
+    { mesh: bumpGrid(5, 1, 3, 0.2), cam: identityCamera(40, 40, 40, 20.3, 19.6) },
+    { mesh: bumpGrid(5, 1, 3, 0.3), cam: identityCamera(40, 40, 38, 19.8, 20.35) },
+    { mesh: bumpGrid(4, 0.9, 2.8, 0.15), cam: identityCamera(36, 40, 41, 18.1, 20.7) },
+  ];
 }
