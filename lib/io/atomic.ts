@@ -1,6 +1,7 @@
 /**
- * Atomic file writes: the data goes to a temporary file in the destination's folder, is flushed, and is
- * renamed over the destination, so readers never see a half-written file and a crash leaves the old file.
+ * Atomic file writes: the data goes to a temporary file in the destination's folder, is flushed (fsync), and is
+ * renamed over the destination, so readers never see a half-written file and a crash leaves the old file; on
+ * any error the temporary file is removed. lib/outputs/atomic.ts builds multi-file batches on this.
  */
 import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
@@ -8,41 +9,77 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { FaceG2EError } from '../errors';
 
-export type WriteChunk = string | ArrayBufferView;
+export type Chunk = string | ArrayBufferView;
+/** @deprecated alias of Chunk */
+export type WriteChunk = Chunk;
 
-function tmpName(dest: string): string {
+/** Where a producer writes its bytes. */
+export interface AtomicSink {
+  write(chunk: Chunk): Promise<void>;
+  /** Bytes written so far. */
+  readonly bytesWritten: number;
+}
+
+/** Temporary names start with '.' and end with '.tmp', next to the destination. */
+export function tempNameFor(dest: string): string {
   return path.join(path.dirname(dest), `.${path.basename(dest)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
 }
 
-function ioError(dest: string, e: unknown): FaceG2EError {
-  if (e instanceof FaceG2EError) return e;
-  const err = e as NodeJS.ErrnoException;
-  return new FaceG2EError('E_IO', `cannot write ${dest}: ${err?.code ? `${err.code} ` : ''}${err?.message ?? String(e)}`, { cause: e });
+/** True for a name `tempNameFor` produces (for tests and clean-up). */
+export function isTempName(name: string): boolean {
+  return /^\..*\.\d+\.[0-9a-f]{8}\.tmp$/.test(path.basename(name));
 }
 
-function toBuf(c: WriteChunk): Uint8Array {
+export function ioError(dest: string, e: unknown): FaceG2EError {
+  if (e instanceof FaceG2EError) return e;
+  const err = e as NodeJS.ErrnoException;
+  return new FaceG2EError('E_IO', `cannot write ${dest}: ${err?.code ? `${err.code}: ` : ''}${err?.message ?? String(e)}`, { cause: e });
+}
+
+export function bytesOf(c: Chunk): Uint8Array {
   return typeof c === 'string' ? Buffer.from(c, 'utf8') : new Uint8Array(c.buffer, c.byteOffset, c.byteLength);
 }
 
-/** Write `data` (one chunk or a list of chunks, written in order) to `dest` atomically. */
-export async function writeFileAtomic(dest: string, data: WriteChunk | WriteChunk[], options: { mode?: number } = {}): Promise<void> {
-  const chunks = Array.isArray(data) ? data : [data];
-  const tmp = tmpName(dest);
+/** Flush a folder's entries (the renames) to disk; best effort (some file systems refuse). */
+export async function syncDir(dir: string): Promise<void> {
   let fh: fsp.FileHandle | undefined;
   try {
-    fh = await fsp.open(tmp, 'wx', options.mode ?? 0o644);
-    for (const c of chunks) {
-      const b = toBuf(c);
-      let off = 0;
-      while (off < b.byteLength) {
-        const { bytesWritten } = await fh.write(b, off, Math.min(b.byteLength - off, 1 << 30));
-        off += bytesWritten;
-      }
-    }
+    fh = await fsp.open(dir, 'r');
+    await fh.sync();
+  } catch {
+    /* not supported here */
+  } finally {
+    await fh?.close().catch(() => undefined);
+  }
+}
+
+/** Write `produce`'s bytes into a new temporary file next to `dest`, flushed; returns the temporary path. */
+export async function stage(dest: string, produce: (sink: AtomicSink) => Promise<void> | void): Promise<string> {
+  const tmp = tempNameFor(dest);
+  let fh: fsp.FileHandle | undefined;
+  try {
+    fh = await fsp.open(tmp, 'wx', 0o644);
+    const handle = fh;
+    let written = 0;
+    const sink: AtomicSink = {
+      async write(chunk: Chunk) {
+        const b = bytesOf(chunk);
+        let off = 0;
+        while (off < b.byteLength) {
+          const { bytesWritten } = await handle.write(b, off, Math.min(b.byteLength - off, 1 << 30));
+          off += bytesWritten;
+        }
+        written += b.byteLength;
+      },
+      get bytesWritten() {
+        return written;
+      },
+    };
+    await produce(sink);
     await fh.sync();
     await fh.close();
     fh = undefined;
-    await fsp.rename(tmp, dest);
+    return tmp;
   } catch (e) {
     if (fh) await fh.close().catch(() => undefined);
     await fsp.rm(tmp, { force: true }).catch(() => undefined);
@@ -50,15 +87,41 @@ export async function writeFileAtomic(dest: string, data: WriteChunk | WriteChun
   }
 }
 
+/**
+ * Write a file atomically. `data` is the content (chunks written in order) or a producer that streams it into a
+ * sink; if the producer throws, nothing appears at `dest` and the temporary file is removed.
+ */
+export async function writeAtomic(dest: string, data: Chunk | Chunk[] | ((sink: AtomicSink) => Promise<void> | void)): Promise<void> {
+  const produce =
+    typeof data === 'function'
+      ? data
+      : async (sink: AtomicSink) => {
+          for (const c of Array.isArray(data) ? data : [data]) await sink.write(c);
+        };
+  const tmp = await stage(dest, produce);
+  try {
+    await fsp.rename(tmp, dest);
+  } catch (e) {
+    await fsp.rm(tmp, { force: true }).catch(() => undefined);
+    throw ioError(dest, e);
+  }
+  await syncDir(path.dirname(dest));
+}
+
+/** Write `data` (one chunk or a list of chunks, written in order) to `dest` atomically. */
+export async function writeFileAtomic(dest: string, data: Chunk | Chunk[]): Promise<void> {
+  await writeAtomic(dest, data);
+}
+
 /** Synchronous twin of writeFileAtomic. */
-export function writeFileAtomicSync(dest: string, data: WriteChunk | WriteChunk[], options: { mode?: number } = {}): void {
+export function writeFileAtomicSync(dest: string, data: Chunk | Chunk[], options: { mode?: number } = {}): void {
   const chunks = Array.isArray(data) ? data : [data];
-  const tmp = tmpName(dest);
+  const tmp = tempNameFor(dest);
   let fd: number | undefined;
   try {
     fd = fs.openSync(tmp, 'wx', options.mode ?? 0o644);
     for (const c of chunks) {
-      const b = toBuf(c);
+      const b = bytesOf(c);
       let off = 0;
       while (off < b.byteLength) off += fs.writeSync(fd, b, off, Math.min(b.byteLength - off, 1 << 30));
     }

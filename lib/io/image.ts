@@ -27,30 +27,61 @@ export interface ImageShape {
   channels: 1 | 3 | 4;
 }
 
-/** Float [0,1] (clamped; NaN -> 0) or uint8 HWC -> uint8 HWC. */
-export function toUint8(data: Float32Array | Float64Array | Uint8Array | Uint8ClampedArray): Uint8Array {
-  if (data instanceof Uint8Array) return data;
-  if (data instanceof Uint8ClampedArray) return new Uint8Array(data.buffer, data.byteOffset, data.length);
-  const out = new Uint8Array(data.length);
-  for (let i = 0; i < data.length; i++) {
-    const v = data[i];
-    out[i] = v > 0 ? (v >= 1 ? 255 : Math.round(v * 255)) : 0;
-  }
-  return out;
+export interface ImageInput {
+  data: Float32Array | Float64Array | Uint8Array | Uint8ClampedArray;
+  width: number;
+  height: number;
+  /** 1 (grey), 3 (RGB) or 4 (RGBA). Default: inferred from data.length / (width × height). */
+  channels?: 1 | 3 | 4;
 }
 
-/** Encode an HWC image as PNG bytes. */
-export async function encodePng(data: Float32Array | Float64Array | Uint8Array | Uint8ClampedArray, shape: ImageShape): Promise<Buffer> {
-  const { width, height, channels } = shape;
-  if (!(Number.isInteger(width) && width > 0 && Number.isInteger(height) && height > 0))
-    throw new FaceG2EError('E_INVALID_ARGUMENT', `image: expected a positive integer width and height, got ${width}x${height}`);
-  if (channels !== 1 && channels !== 3 && channels !== 4) throw new FaceG2EError('E_INVALID_ARGUMENT', `image: expected 1, 3 or 4 channels, got ${channels}`);
-  if (data.length !== width * height * channels)
-    throw new FaceG2EError('E_INVALID_ARGUMENT', `image: expected ${width}x${height}x${channels} = ${width * height * channels} values, got ${data.length}`);
-  const u8 = toUint8(data);
-  let img = sharp(Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength), { raw: { width, height, channels } });
-  if (channels === 1) img = img.toColourspace('b-w');
-  return img.png().toBuffer();
+export interface Image8 {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  channels: 1 | 3 | 4;
+}
+
+/** Check the shape of an image and return its channel count. `what` names it in errors. */
+export function imageChannels(img: ImageInput, what = 'image'): 1 | 3 | 4 {
+  if (!img || typeof img !== 'object' || !ArrayBuffer.isView(img.data)) throw new FaceG2EError('E_INVALID_ARGUMENT', `${what}: expected {data: typed array, width, height}`);
+  const { width: w, height: h } = img;
+  if (!Number.isInteger(w) || !Number.isInteger(h) || w < 1 || h < 1) throw new FaceG2EError('E_INVALID_ARGUMENT', `${what}: expected positive integer width and height, got ${w}×${h}`);
+  const c = img.channels ?? img.data.length / (w * h);
+  if (c !== 1 && c !== 3 && c !== 4) throw new FaceG2EError('E_INVALID_ARGUMENT', `${what}: expected 1, 3 or 4 channels, got ${img.channels ?? `${img.data.length} values for ${w}×${h} pixels`}`);
+  if (img.data.length !== w * h * c) throw new FaceG2EError('E_INVALID_ARGUMENT', `${what}: expected ${w}×${h}×${c} = ${w * h * c} values, got ${img.data.length}`);
+  return c;
+}
+
+/** Convert to 8 bits (floats in [0, 1] clamped and rounded). */
+export function toImage8(img: ImageInput, what = 'image'): Image8 {
+  const channels = imageChannels(img, what);
+  const src = img.data;
+  if (src instanceof Uint8Array || src instanceof Uint8ClampedArray) {
+    return { data: new Uint8Array(src.buffer, src.byteOffset, src.length), width: img.width, height: img.height, channels };
+  }
+  const out = new Uint8Array(src.length);
+  for (let i = 0; i < src.length; i++) {
+    const v = src[i];
+    if (!Number.isFinite(v)) {
+      const px = Math.floor(i / channels);
+      throw new FaceG2EError('E_NUMERICAL', `${what}: ${v} at pixel (x ${px % img.width}, y ${Math.floor(px / img.width)}), channel ${i % channels}`);
+    }
+    out[i] = v <= 0 ? 0 : v >= 1 ? 255 : Math.round(v * 255);
+  }
+  return { data: out, width: img.width, height: img.height, channels };
+}
+
+/** A sharp pipeline over an 8-bit image. */
+export function sharpOf(img: Image8): sharp.Sharp {
+  const s = sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels } });
+  // sharp writes sRGB by default; keep 1-channel images 1-channel
+  return img.channels === 1 ? s.toColourspace('b-w') : s;
+}
+
+/** Encode an HWC image as PNG bytes (floats in [0, 1] are clamped and rounded; NaN/Inf is E_NUMERICAL). */
+export async function encodePng(data: ImageInput['data'], shape: ImageShape, what = 'image'): Promise<Buffer> {
+  return sharpOf(toImage8({ data, ...shape }, what)).png({ compressionLevel: 6 }).toBuffer();
 }
 
 /** Write a PNG atomically. */

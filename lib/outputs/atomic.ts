@@ -10,105 +10,10 @@
  */
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { FaceG2EError } from '../errors';
+import { ioError, stage, syncDir, type AtomicSink, type Chunk } from '../io/atomic';
 
-export type Chunk = string | ArrayBufferView;
-
-/** Where a producer writes its bytes. */
-export interface AtomicSink {
-  write(chunk: Chunk): Promise<void>;
-  /** Bytes written so far. */
-  readonly bytesWritten: number;
-}
-
-/** Temporary names start with '.' and end with '.tmp', next to the destination. */
-export function tempNameFor(dest: string): string {
-  return path.join(path.dirname(dest), `.${path.basename(dest)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-}
-
-/** True for a name `tempNameFor` produces (for tests and clean-up). */
-export function isTempName(name: string): boolean {
-  return /^\..*\.\d+\.[0-9a-f]{8}\.tmp$/.test(path.basename(name));
-}
-
-function ioError(dest: string, e: unknown): FaceG2EError {
-  if (e instanceof FaceG2EError) return e;
-  const err = e as NodeJS.ErrnoException;
-  return new FaceG2EError('E_IO', `cannot write ${dest}: ${err?.code ? `${err.code}: ` : ''}${err?.message ?? String(e)}`, { cause: e });
-}
-
-function bytesOf(c: Chunk): Uint8Array {
-  return typeof c === 'string' ? Buffer.from(c, 'utf8') : new Uint8Array(c.buffer, c.byteOffset, c.byteLength);
-}
-
-/** Flush a folder's entries (the renames) to disk; best effort (some file systems refuse). */
-async function syncDir(dir: string): Promise<void> {
-  let fh: fsp.FileHandle | undefined;
-  try {
-    fh = await fsp.open(dir, 'r');
-    await fh.sync();
-  } catch {
-    /* not supported here */
-  } finally {
-    await fh?.close().catch(() => undefined);
-  }
-}
-
-/** Write `produce`'s bytes into a new temporary file next to `dest`, flushed; returns the temporary path. */
-async function stage(dest: string, produce: (sink: AtomicSink) => Promise<void> | void): Promise<string> {
-  const tmp = tempNameFor(dest);
-  let fh: fsp.FileHandle | undefined;
-  try {
-    fh = await fsp.open(tmp, 'wx', 0o644);
-    const handle = fh;
-    let written = 0;
-    const sink: AtomicSink = {
-      async write(chunk: Chunk) {
-        const b = bytesOf(chunk);
-        let off = 0;
-        while (off < b.byteLength) {
-          const { bytesWritten } = await handle.write(b, off, Math.min(b.byteLength - off, 1 << 30));
-          off += bytesWritten;
-        }
-        written += b.byteLength;
-      },
-      get bytesWritten() {
-        return written;
-      },
-    };
-    await produce(sink);
-    await fh.sync();
-    await fh.close();
-    fh = undefined;
-    return tmp;
-  } catch (e) {
-    if (fh) await fh.close().catch(() => undefined);
-    await fsp.rm(tmp, { force: true }).catch(() => undefined);
-    throw ioError(dest, e);
-  }
-}
-
-/**
- * Write a file atomically. `data` is the content (chunks written in order) or a producer that streams it into a
- * sink; if the producer throws, nothing appears at `dest` and the temporary file is removed.
- */
-export async function writeAtomic(dest: string, data: Chunk | Chunk[] | ((sink: AtomicSink) => Promise<void> | void)): Promise<void> {
-  const produce =
-    typeof data === 'function'
-      ? data
-      : async (sink: AtomicSink) => {
-          for (const c of Array.isArray(data) ? data : [data]) await sink.write(c);
-        };
-  const tmp = await stage(dest, produce);
-  try {
-    await fsp.rename(tmp, dest);
-  } catch (e) {
-    await fsp.rm(tmp, { force: true }).catch(() => undefined);
-    throw ioError(dest, e);
-  }
-  await syncDir(path.dirname(dest));
-}
+export { writeAtomic, tempNameFor, isTempName, type AtomicSink, type Chunk } from '../io/atomic';
 
 /** A set of files that appear together (see the module comment). Use through `withOutputBatch`. */
 export class OutputBatch {

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <string>
 #include "core/device.hpp"
+#include "core/linalg.hpp"
 #include "core/nvtx.hpp"
 #include "core/parallel.hpp"
 
@@ -84,29 +85,11 @@ PoolingMaps poolingMaps(float scale) {
   double m[kPoolLatentChannels][3];
   for (int c = 0; c < kPoolLatentChannels; ++c)
     for (int k = 0; k < 3; ++k) m[c][k] = M[c][k] * double(scale);
-  // G = MᵀM (3×3), P = G⁻¹Mᵀ.
-  double g[3][3] = {};
-  for (int a = 0; a < 3; ++a)
-    for (int b = 0; b < 3; ++b)
-      for (int c = 0; c < kPoolLatentChannels; ++c) g[a][b] += m[c][a] * m[c][b];
-  double det = g[0][0] * (g[1][1] * g[2][2] - g[1][2] * g[2][1]) - g[0][1] * (g[1][0] * g[2][2] - g[1][2] * g[2][0]) +
-               g[0][2] * (g[1][0] * g[2][1] - g[1][1] * g[2][0]);
-  double inv[3][3];
-  inv[0][0] = (g[1][1] * g[2][2] - g[1][2] * g[2][1]) / det;
-  inv[0][1] = (g[0][2] * g[2][1] - g[0][1] * g[2][2]) / det;
-  inv[0][2] = (g[0][1] * g[1][2] - g[0][2] * g[1][1]) / det;
-  inv[1][0] = (g[1][2] * g[2][0] - g[1][0] * g[2][2]) / det;
-  inv[1][1] = (g[0][0] * g[2][2] - g[0][2] * g[2][0]) / det;
-  inv[1][2] = (g[0][2] * g[1][0] - g[0][0] * g[1][2]) / det;
-  inv[2][0] = (g[1][0] * g[2][1] - g[1][1] * g[2][0]) / det;
-  inv[2][1] = (g[0][1] * g[2][0] - g[0][0] * g[2][1]) / det;
-  inv[2][2] = (g[0][0] * g[1][1] - g[0][1] * g[1][0]) / det;
+  static_assert(kPoolLatentChannels == 4, "pinv4x3 expects a 4x3 map");
+  double p[3][4];
+  FG_CHECK_ARG(pinv4x3(m, p), "pooling codec: the channel map must have rank 3");
   for (int k = 0; k < 3; ++k)
-    for (int c = 0; c < kPoolLatentChannels; ++c) {
-      double v = 0;
-      for (int a = 0; a < 3; ++a) v += inv[k][a] * m[c][a];
-      out.p[k][c] = float(v);
-    }
+    for (int c = 0; c < kPoolLatentChannels; ++c) out.p[k][c] = float(p[k][c]);
   for (int c = 0; c < kPoolLatentChannels; ++c)
     for (int k = 0; k < 3; ++k) out.m[c][k] = float(m[c][k]);
   return out;

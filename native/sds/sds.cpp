@@ -2,6 +2,7 @@
 #include "sds/sds.hpp"
 #include <cmath>
 #include <vector>
+#include "core/linalg.hpp"
 #include "core/device.hpp"
 #include "core/nvtx.hpp"
 #include "core/parallel.hpp"
@@ -213,36 +214,13 @@ LatentRgbMap makeLatentRgbMap(const float m[12], const float bias[3]) {
     FG_CHECK_ARG(std::isfinite(bias[c]), "bias: expected finite values");
     r.bias[c] = bias[c];
   }
-  // P = M (M^T M)^-1 in float64 (M is 4x3, M^T M is 3x3 and invertible when M has rank 3)
-  double g[3][3];
-  for (int a = 0; a < 3; ++a)
-    for (int b = 0; b < 3; ++b) {
-      double s = 0;
-      for (int k = 0; k < 4; ++k) s += double(m[k * 3 + a]) * double(m[k * 3 + b]);
-      g[a][b] = s;
-    }
-  double det = g[0][0] * (g[1][1] * g[2][2] - g[1][2] * g[2][1]) - g[0][1] * (g[1][0] * g[2][2] - g[1][2] * g[2][0]) +
-               g[0][2] * (g[1][0] * g[2][1] - g[1][1] * g[2][0]);
-  double scale = 0;
-  for (auto& row : g)
-    for (double v : row) scale = std::max(scale, std::fabs(v));
-  FG_CHECK_ARG(std::fabs(det) > 1e-12 * scale * scale * scale, "matrix: the 4x3 latent->RGB matrix must have rank 3");
-  double inv[3][3];
-  inv[0][0] = (g[1][1] * g[2][2] - g[1][2] * g[2][1]) / det;
-  inv[0][1] = (g[0][2] * g[2][1] - g[0][1] * g[2][2]) / det;
-  inv[0][2] = (g[0][1] * g[1][2] - g[0][2] * g[1][1]) / det;
-  inv[1][0] = (g[1][2] * g[2][0] - g[1][0] * g[2][2]) / det;
-  inv[1][1] = (g[0][0] * g[2][2] - g[0][2] * g[2][0]) / det;
-  inv[1][2] = (g[0][2] * g[1][0] - g[0][0] * g[1][2]) / det;
-  inv[2][0] = (g[1][0] * g[2][1] - g[1][1] * g[2][0]) / det;
-  inv[2][1] = (g[0][1] * g[2][0] - g[0][0] * g[2][1]) / det;
-  inv[2][2] = (g[0][0] * g[1][1] - g[0][1] * g[1][0]) / det;
+  // the encoder's least-squares inverse, in float64: pinv[k][c] = ((MᵀM)⁻¹Mᵀ)[c][k]
+  double mm[4][3], p[3][4];
   for (int k = 0; k < 4; ++k)
-    for (int c = 0; c < 3; ++c) {
-      double s = 0;
-      for (int a = 0; a < 3; ++a) s += double(m[k * 3 + a]) * inv[a][c];
-      r.pinv[k][c] = float(s);
-    }
+    for (int a = 0; a < 3; ++a) mm[k][a] = double(m[k * 3 + a]);
+  FG_CHECK_ARG(pinv4x3(mm, p), "matrix: the 4x3 latent->RGB matrix must have rank 3");
+  for (int k = 0; k < 4; ++k)
+    for (int c = 0; c < 3; ++c) r.pinv[k][c] = float(p[c][k]);
   return r;
 }
 
