@@ -78,6 +78,7 @@ size_t forwardBytes(const Sizes& s) {
   b += Workspace::aligned(size_t(s.P) * 4);            // vlen
   b += Workspace::aligned(size_t(s.pix()) * 8);        // keys
   b += Workspace::aligned(size_t(s.V * s.T));          // facing
+  b += Workspace::aligned(size_t(s.V * s.T) * 48);     // cached triangle geometry
   b += Workspace::aligned(size_t(s.V * s.T) * sizeof(Box));  // bbox (CPU) / queue (CUDA)
   b += Workspace::aligned(4);                          // counter
   return b;
@@ -146,13 +147,14 @@ RenderState RasterContext::forward(const RenderParams& p, const RenderOutputs& o
   st.vnormalLen = ws.alloc<float>(size_t(p.numVertices));
   st.keys = ws.alloc<unsigned long long>(size_t(pix));
   st.facing = ws.alloc<int8_t>(size_t(p.numViews) * p.numTriangles);
+  st.triGeom = ws.alloc<float>(size_t(p.numViews) * p.numTriangles * 12);
   Box* boxes = ws.alloc<Box>(size_t(p.numViews) * p.numTriangles);
   int* counter = ws.alloc<int>(1);
   st.hasColor = wantColor;
   st.hasGrey = wantGrey;
   // (preColor / preGrey stay null: the antialiasing pass recomputes a neighbour's shading instead of storing it)
   (void)pix;
-  k.hv = st.hv; k.vn = st.vnormal; k.vlen = st.vnormalLen; k.keys = st.keys; k.facing = st.facing; k.bbox = boxes;
+  k.hv = st.hv; k.vn = st.vnormal; k.vlen = st.vnormalLen; k.keys = st.keys; k.facing = st.facing; k.tg = st.triGeom; k.bbox = boxes;
   k.oTri = out.triId; k.oBary = out.bary; k.oDepth = out.depth; k.oMask = out.mask; k.oNormal = out.normal;
   k.oGrey = out.grey; k.oColor = out.color; k.oDepthImg = out.depthImage;
   if (!wantColor) { k.tex = nullptr; }
@@ -185,7 +187,7 @@ void RasterContext::backward(const RenderParams& p, const RenderState& st, const
   if (!st.hasColor) { k.C = 0; k.tex = nullptr; }
   if (!st.hasGrey) k.sh = nullptr;
   const int64_t texElems = st.hasColor ? int64_t(p.texWidth) * p.texHeight * p.channels : 0;
-  k.hv = st.hv; k.vn = st.vnormal; k.vlen = st.vnormalLen; k.keys = st.keys; k.facing = st.facing;
+  k.hv = st.hv; k.vn = st.vnormal; k.vlen = st.vnormalLen; k.keys = st.keys; k.facing = st.facing; k.tg = st.triGeom;
   k.gColor = st.hasColor ? g.dColor : nullptr;
   k.gGrey = st.hasGrey ? g.dGrey : nullptr;
   k.gMask = p.antialias ? g.dMask : nullptr;
@@ -250,6 +252,7 @@ void forwardCpu(const Kern& k) {
     int v = int(i / k.T), t = int(i % k.T);
     TriGeom g = triGeom(k, v, t);
     k.facing[i] = int8_t(g.orient);
+    storeTriGeom(k, i, g);
     Box b{1, 1, 0, 0};
     if (!triBBox(k, g, b.x0, b.y0, b.x1, b.y1)) b = Box{1, 1, 0, 0};
     k.bbox[i] = b;

@@ -39,6 +39,7 @@ __global__ void kRaster(Kern k, int* queue, int* counter) {
   int v = int(i / k.T), t = int(i % k.T);
   TriGeom g = triGeom(k, v, t);
   k.facing[i] = int8_t(g.orient);
+  storeTriGeom(k, i, g);
   int x0, y0, x1, y1;
   if (!triBBox(k, g, x0, y0, x1, y1)) return;
   if ((x1 - x0 + 1) * (y1 - y0 + 1) > kSmallArea) {

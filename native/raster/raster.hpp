@@ -114,8 +114,9 @@ struct RenderState {
   float* vnormalLen = nullptr;    // [P] length of the unnormalised sum
   unsigned long long* keys = nullptr;  // [V,H,W] depth keys (~0 = background)
   int8_t* facing = nullptr;       // [V,T] sign of D per view
-  float* preColor = nullptr;      // [V,H,W,C] color before antialiasing (when antialias and color)
-  float* preGrey = nullptr;       // [V,H,W] grey before antialiasing (when antialias and grey)
+  float* preColor = nullptr;      // (unused since the fused resolve+antialias pass: always null)
+  float* preGrey = nullptr;       // [V,H,W] grey before antialiasing (unused since the fused pass: always null)
+  float* triGeom = nullptr;       // [V,T,12] cached exact triangle geometry (edge cross products, D, orientation)
   bool hasColor = false, hasGrey = false;
 };
 

@@ -86,6 +86,7 @@ struct Kern {
   float* vlen;
   unsigned long long* keys;
   int8_t* facing;
+  float* tg;  // [V,T,12] cached triangle geometry: c[0..2] (9), D, orient, 0 (written by the raster pass)
   Box* bbox;  // [V,T] (CPU twin)
   // outputs
   int32_t* oTri;
@@ -168,6 +169,48 @@ FG_HDI TriGeom triGeom(const Kern& k, int v, int t) {
   }
   g.D = fma(g.P[0].x, g.c[0].x, fma(g.P[0].y, g.c[0].y, mul(g.P[0].z, g.c[0].z)));
   g.orient = g.D > 0.f ? 1 : (g.D < 0.f ? -1 : 0);
+  return g;
+}
+// Cache of triGeom's EXACT values (the raster pass computes each (view, triangle) once; the per-pixel passes
+// load them instead of recomputing: bit-identical by construction).
+FG_HDI void storeTriGeom(const Kern& k, int64_t i, const TriGeom& g) {
+  float* d = k.tg + 12 * i;
+#if defined(__CUDA_ARCH__)
+  float4* d4 = reinterpret_cast<float4*>(d);
+  d4[0] = make_float4(g.c[0].x, g.c[0].y, g.c[0].z, g.c[1].x);
+  d4[1] = make_float4(g.c[1].y, g.c[1].z, g.c[2].x, g.c[2].y);
+  d4[2] = make_float4(g.c[2].z, g.D, float(g.orient), 0.f);
+#else
+  const float r[12] = {g.c[0].x, g.c[0].y, g.c[0].z, g.c[1].x, g.c[1].y, g.c[1].z, g.c[2].x, g.c[2].y, g.c[2].z, g.D, float(g.orient), 0.f};
+  for (int q = 0; q < 12; ++q) d[q] = r[q];
+#endif
+}
+// triGeom from the cache when there is one (P is loaded from hv; unused loads are dropped by the compiler).
+FG_HDI TriGeom triGeomC(const Kern& k, int v, int t) {
+  if (!k.tg) return triGeom(k, v, t);
+  TriGeom g;
+  const int64_t i = int64_t(v) * k.T + t;
+  const float* hv = k.hv + int64_t(v) * k.P * 3;
+  for (int q = 0; q < 3; ++q) {
+    g.vi[q] = k.tri[3 * t + q];
+    g.P[q] = loadP(hv, g.vi[q]);
+  }
+#if defined(__CUDA_ARCH__)
+  const float4* s4 = reinterpret_cast<const float4*>(k.tg + 12 * i);
+  float4 a = s4[0], b = s4[1], c = s4[2];
+  g.c[0] = V3{a.x, a.y, a.z};
+  g.c[1] = V3{a.w, b.x, b.y};
+  g.c[2] = V3{b.z, b.w, c.x};
+  g.D = c.y;
+  g.orient = int(c.z);
+#else
+  const float* s = k.tg + 12 * i;
+  g.c[0] = V3{s[0], s[1], s[2]};
+  g.c[1] = V3{s[3], s[4], s[5]};
+  g.c[2] = V3{s[6], s[7], s[8]};
+  g.D = s[9];
+  g.orient = int(s[10]);
+#endif
   return g;
 }
 FG_HDI float edgeAt(V3 c, float px, float py) { return fma(px, c.x, fma(py, c.y, c.z)); }
@@ -322,7 +365,7 @@ struct PixelGeom {
   float px, py;
 };
 FG_HDI bool pixelGeom(const Kern& k, int v, int t, int x, int y, PixelGeom& pg) {
-  pg.g = triGeom(k, v, t);
+  pg.g = triGeomC(k, v, t);
   pg.px = float(x) + 0.5f;
   pg.py = float(y) + 0.5f;
   for (int i = 0; i < 3; ++i) pg.e[i] = edgeAt(pg.g.c[i], pg.px, pg.py);
@@ -418,7 +461,7 @@ FG_HDI Pair evalPair(const Kern& k, int v, int ax, int ay, int bx, int by) {
   bool fAtA = ka < kb;      // nearer (background keys are ~0)
   unsigned long long kf = fAtA ? ka : kb;
   int t = int(uint32_t(kf));
-  TriGeom g = triGeom(k, v, t);
+  TriGeom g = triGeomC(k, v, t);
   if (!g.orient) return pr;
   int fx = fAtA ? ax : bx, fy = fAtA ? ay : by, ox = fAtA ? bx : ax, oy = fAtA ? by : ay;
   float fpx = float(fx) + 0.5f, fpy = float(fy) + 0.5f, opx = float(ox) + 0.5f, opy = float(oy) + 0.5f;
@@ -586,7 +629,7 @@ FG_HDI void backwardPixel(const Kern& k, int64_t pix, PixGrad& out) {
       float den = pr.ef - pr.eo;
       float inv2 = 1.f / (den * den);
       float gf = dLdt * (-pr.eo) * inv2 * float(pr.orient), go = dLdt * pr.ef * inv2 * float(pr.orient);
-      TriGeom g = triGeom(k, v, pr.tri);
+      TriGeom g = triGeomC(k, v, pr.tri);
       float s = wScale(k, v, g.P[0], g.P[1], g.P[2]);
       int64_t base = (int64_t(v) * k.T + pr.tri) * 9 + 3 * pr.edge;
       k.dW.add(base, (gf * pr.fpx + go * pr.opx) * s);

@@ -318,7 +318,8 @@ test('BFM (HDF5) import: scaled PCA bases, expression mean, colour, cells', asyn
   // a foreign HDF5 file and a non-HDF5 file
   await writeHdf5(path.join(d, 'other.h5'), [{ path: 'x', data: new Float32Array(3) }]);
   await assert.rejects(importBfm(path.join(d, 'other.h5')), isCode('E_FORMAT', /other\.h5: no shape\/model\/mean/));
-  await assert.rejects(importBfm(path.join(ICT_DIR, 'mode_names.json')), isCode('E_FORMAT', /not a Basel Face Model/));
+  fs.writeFileSync(path.join(d, 'names.json'), JSON.stringify({ identity: ['a', 'b'] }));
+  await assert.rejects(importBfm(path.join(d, 'names.json')), isCode('E_FORMAT', /not a Basel Face Model/));
   const full = fs.readFileSync(f);
   fs.writeFileSync(path.join(d, 'cut.h5'), full.subarray(0, full.length >> 1));
   await assert.rejects(importBfm(path.join(d, 'cut.h5')), (e: unknown) => e instanceof FaceG2EError && e.code === 'E_FORMAT' && /cut\.h5/.test(e.message));
