@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import type { CommandModule } from 'yargs';
 import { loadConfig, CLI_CONFIG_OPTIONS, type CliConfigArgs } from '../config';
-import { checkOutputs, writeRunOutputs } from '../outputs';
+import { checkOutputs, writeRunOutputs, writeAtomic } from '../outputs';
 import { createProgressReporter } from './progress';
 import { generate, deviceRecord, RunCancelledError } from '../pipeline';
 import { readCheckpoint, writeCheckpoint, removeCheckpoint } from '../checkpoint';
@@ -81,6 +81,7 @@ export async function runCommandHandler(args: RunArgs): Promise<number> {
         },
       },
     });
+    if (result.profile) files.push(await writeProfile(outDir, result.profile, reporter.mode !== 'json'));
     removeCheckpoint(outDir);
     reporter.finish({ outputDir: outDir, files });
     return 0;
@@ -96,6 +97,19 @@ export async function runCommandHandler(args: RunArgs): Promise<number> {
   } finally {
     process.off('SIGINT', onSigint);
   }
+}
+
+/** `--profile`: profile.json (per-op mean/total milliseconds and counts) and, on a terminal, a table of the top ops. */
+async function writeProfile(outDir: string, profile: NonNullable<Awaited<ReturnType<typeof generate>>['profile']>, print: boolean): Promise<string> {
+  const rows = Object.entries(profile).sort((a, b) => b[1].totalMs - a[1].totalMs);
+  const file = path.join(outDir, 'profile.json');
+  await writeAtomic(file, JSON.stringify(Object.fromEntries(rows), null, 2) + '\n');
+  if (print) {
+    const lines = ['op                                   calls    mean ms   total ms'];
+    for (const [name, s] of rows.slice(0, 25)) lines.push(`${name.padEnd(34)} ${String(s.count).padStart(7)} ${s.meanMs.toFixed(4).padStart(10)} ${s.totalMs.toFixed(1).padStart(10)}`);
+    process.stderr.write(lines.join('\n') + '\n');
+  }
+  return file;
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {

@@ -489,14 +489,19 @@ FG_HDI Pair evalPair(const Kern& k, int v, int ax, int ay, int bx, int by) {
   else { pr.blended = pf; pr.src = po; pr.alpha = 0.5f - bestT; pr.dadt = -1.f; }
   return pr;
 }
-// The (up to) 4 pairs that involve pixel (x, y), each in canonical (a, b) order. Returns the count.
+// The 4 pairs that involve pixel (x, y) (left, right, up, down; inactive outside the image), each in canonical
+// (a, b) order. Always returns 4 with fixed slots, so that on CUDA the array stays in registers (constant
+// indices after unrolling) instead of going to local memory.
 FG_HDI int pairsOf(const Kern& k, int v, int x, int y, Pair* out) {
-  int n = 0;
-  if (x > 0) out[n++] = evalPair(k, v, x - 1, y, x, y);
-  if (x + 1 < k.W) out[n++] = evalPair(k, v, x, y, x + 1, y);
-  if (y > 0) out[n++] = evalPair(k, v, x, y - 1, x, y);
-  if (y + 1 < k.H) out[n++] = evalPair(k, v, x, y, x, y + 1);
-  return n;
+  out[0].active = 0;
+  out[1].active = 0;
+  out[2].active = 0;
+  out[3].active = 0;
+  if (x > 0) out[0] = evalPair(k, v, x - 1, y, x, y);
+  if (x + 1 < k.W) out[1] = evalPair(k, v, x, y, x + 1, y);
+  if (y > 0) out[2] = evalPair(k, v, x, y - 1, x, y);
+  if (y + 1 < k.H) out[3] = evalPair(k, v, x, y, x, y + 1);
+  return 4;
 }
 FG_HDI float preMask(const Kern& k, int64_t p) { return k.keys[p] == kNoKey ? 0.f : 1.f; }
 
@@ -547,7 +552,7 @@ FG_HDI void resolveElem(const Kern& k, int64_t pix) {
   }
   // antialiasing: blend in the other pixel of each silhouette pair where this pixel is the blended one
   Pair prs[4];
-  int n = pairsOf(k, v, x, y, prs);
+  const int n = pairsOf(k, v, x, y, prs);
   float mo = m0, go = own.grey;
   for (int i = 0; i < n; ++i) {
     const Pair& pr = prs[i];
@@ -607,7 +612,9 @@ FG_HDI void backwardPixel(const Kern& k, int64_t pix, PixGrad& out) {
   int v, x, y;
   pixCoords(k, pix, v, x, y);
   Pair prs[4];
-  int n = k.antialias ? pairsOf(k, v, x, y, prs) : 0;
+  for (int i = 0; i < 4; ++i) prs[i].active = 0;
+  if (k.antialias) pairsOf(k, v, x, y, prs);
+  const int n = 4;
   float keep = 1.f;
   for (int i = 0; i < n; ++i)
     if (prs[i].active && prs[i].blended == pix) keep -= prs[i].alpha;
