@@ -82,6 +82,10 @@ class Runner {
   void decode(const float* z, int n, int h, int w, float* img);
   void checkFinite(const char* where);
   void sendProgress(const char* phase, int64_t i, int64_t total, int t, const std::vector<float>& curve);
+  // After iteration i of a phase: on progress iterations (every `every`, the last, or when cancelled) read the
+  // phase's loss slots back, turn sums into means, stop on NaN/Inf and report progress. True: stop (cancelled).
+  bool reportIteration(const char* phase, int64_t i, int64_t start, int64_t total, int every, const Buffer<float>& curveDev,
+                       std::vector<float>& curve, const std::vector<double>& count);
   void fillCheckpoint(Checkpoint& c, const std::string& phase, int64_t iteration);
   void restoreCheckpoint(const Checkpoint& c);
   void finish(PipelineResult& r);
@@ -665,6 +669,23 @@ void Runner::sendProgress(const char* phase, int64_t i, int64_t total, int t, co
 
 // ------------------------------------------------------------------------------------------------ geometry
 
+bool Runner::reportIteration(const char* phase, int64_t i, int64_t start, int64_t total, int every, const Buffer<float>& curveDev,
+                             std::vector<float>& curve, const std::vector<double>& count) {
+  bool last = i + 1 == total;
+  bool stop = cancel_ && cancel_->cancelled();
+  if ((i + 1) % every == 0 || last || stop) {
+    std::vector<float> cd = download(curveDev, size_t(2 * (i + 1)));
+    for (int64_t j = start; j <= i; ++j) {
+      curve[size_t(3 * j + 1)] = float(cd[size_t(2 * j)] / count[size_t(2 * j)]);
+      curve[size_t(3 * j + 2)] = float(cd[size_t(2 * j + 1)] / count[size_t(2 * j + 1)]);
+    }
+    if (!std::isfinite(curve[size_t(3 * i + 1)]))
+      fail(ErrorCode::Numerical, std::string(phase) + " phase: the SDS gradient became NaN/Inf at iteration " + std::to_string(i));
+    sendProgress(phase, i, total, int(curve[size_t(3 * i)]), curve);
+  }
+  return stop && !last;
+}
+
 bool Runner::geometryPhase(int64_t start) {
   const GeometrySettings& g = in_.geometry;
   NvtxRange phase("pipeline/geometry");
@@ -733,18 +754,7 @@ bool Runner::geometryPhase(int64_t start) {
       geomCount_[size_t(2 * i + 1)] = double(sp.count);
     }
     prof_.endIteration();
-    bool last = i + 1 == G;
-    bool stop = cancel_ && cancel_->cancelled();
-    if ((i + 1) % every == 0 || last || stop) {
-      std::vector<float> cd = download(curveDev, size_t(2 * (i + 1)));
-      for (int64_t j = start; j <= i; ++j) {
-        geomCurve_[size_t(3 * j + 1)] = float(cd[size_t(2 * j)] / geomCount_[size_t(2 * j)]);
-        geomCurve_[size_t(3 * j + 2)] = float(cd[size_t(2 * j + 1)] / geomCount_[size_t(2 * j + 1)]);
-      }
-      if (!std::isfinite(geomCurve_[size_t(3 * i + 1)])) fail(ErrorCode::Numerical, "geometry phase: the SDS gradient became NaN/Inf at iteration " + std::to_string(i));
-      sendProgress("geometry", i, G, int(geomCurve_[size_t(3 * i)]), geomCurve_);
-    }
-    if (stop && !last) {
+    if (reportIteration("geometry", i, start, G, every, curveDev, geomCurve_, geomCount_)) {
       cancelled = true;
       geomMs_ += msSince(phaseStart);
       nextIteration_ = i + 1;
@@ -1071,18 +1081,7 @@ bool Runner::texturePhase(int64_t start) {
       textureIteration(i);
     }
     prof_.endIteration();
-    bool last = i + 1 == Tt;
-    bool stop = cancel_ && cancel_->cancelled();
-    if ((i + 1) % every == 0 || last || stop) {
-      std::vector<float> cd = download(texCurveDev_, size_t(2 * (i + 1)));
-      for (int64_t j = start; j <= i; ++j) {
-        texCurve_[size_t(3 * j + 1)] = float(cd[size_t(2 * j)] / texCount_[size_t(2 * j)]);
-        texCurve_[size_t(3 * j + 2)] = float(cd[size_t(2 * j + 1)] / texCount_[size_t(2 * j + 1)]);
-      }
-      if (!std::isfinite(texCurve_[size_t(3 * i + 1)])) fail(ErrorCode::Numerical, "texture phase: the SDS gradient became NaN/Inf at iteration " + std::to_string(i));
-      sendProgress("texture", i, Tt, int(texCurve_[size_t(3 * i)]), texCurve_);
-    }
-    if (stop && !last) {
+    if (reportIteration("texture", i, start, Tt, every, texCurveDev_, texCurve_, texCount_)) {
       cancelled = true;
       nextIteration_ = i + 1;
       break;
