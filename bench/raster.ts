@@ -20,7 +20,7 @@ import { meshBounds, orbitCameras, type PinholeCamera } from '../lib/camera';
 import { loadNative } from '../lib/native';
 
 interface Stage { stage: string; us: number }
-interface Bench { rasterBenchmark(o: Record<string, unknown>): { forwardUs: number; forwardBackwardUs: number; stages?: Stage[] } }
+interface Bench { rasterBenchmark(o: Record<string, unknown>): { forwardUs: number; forwardBackwardUs: number; forwardBackwardGraphUs?: number; stages?: Stage[] } }
 
 function texture(w: number, h: number): Float32Array {
   const t = new Float32Array(w * h * 3);
@@ -47,7 +47,7 @@ async function main() {
   dump('uvTri.i32', new Int32Array(mesh.uvTri.buffer, mesh.uvTri.byteOffset, mesh.uvTri.length));
   dump('texture.f32', tex);
   console.log(`mesh ${path.basename(meshFile)}: ${P} vertices, ${T} triangles; texture 1024x1024x3; ${iters} iterations`);
-  console.log('case                 | ours fwd (us) | ours fwd+bwd (us) | nvdiffrast fwd (us) | nvdiffrast fwd+bwd (us) | speed-up fwd+bwd');
+  console.log('case                 | ours fwd (us) | ours fwd+bwd (us) | ours fwd+bwd, CUDA graph (us) | nvdiffrast fwd (us) | nvdiffrast fwd+bwd (us) | speed-up fwd+bwd (graph)');
   const breakdowns: [string, Stage[]][] = [];
   for (const [views, size] of [[4, 512], [1, 224]] as const) {
     const cams: PinholeCamera[] = orbitCameras(meshBounds(mesh.positions), { views, width: size });
@@ -70,8 +70,9 @@ async function main() {
     }
     if (!theirs) process.stderr.write(`nvdiffrast baseline did not run: ${(py.stderr || py.stdout || String(py.error)).trim().split('\n').slice(-3).join(' | ')}\n`);
     const f = (x: number | undefined) => (x === undefined ? 'n/a' : x.toFixed(1));
-    const ratio = theirs ? `${(theirs.forwardBackwardUs / ours.forwardBackwardUs).toFixed(2)}x (fwd ${(theirs.forwardUs / ours.forwardUs).toFixed(2)}x)` : 'n/a';
-    console.log(`${`${views} view(s) ${size}x${size}`.padEnd(20)} | ${f(ours.forwardUs).padStart(13)} | ${f(ours.forwardBackwardUs).padStart(17)} | ${f(theirs?.forwardUs).padStart(19)} | ${f(theirs?.forwardBackwardUs).padStart(23)} | ${ratio}`);
+    const graphRatio = theirs && ours.forwardBackwardGraphUs ? ` (graph ${(theirs.forwardBackwardUs / ours.forwardBackwardGraphUs).toFixed(2)}x)` : '';
+    const ratio = theirs ? `${(theirs.forwardBackwardUs / ours.forwardBackwardUs).toFixed(2)}x${graphRatio} (fwd ${(theirs.forwardUs / ours.forwardUs).toFixed(2)}x)` : 'n/a';
+    console.log(`${`${views} view(s) ${size}x${size}`.padEnd(20)} | ${f(ours.forwardUs).padStart(13)} | ${f(ours.forwardBackwardUs).padStart(17)} | ${f(ours.forwardBackwardGraphUs).padStart(29)} | ${f(theirs?.forwardUs).padStart(19)} | ${f(theirs?.forwardBackwardUs).padStart(23)} | ${ratio}`);
   }
   for (const [name, stages] of breakdowns) {
     const total = stages.reduce((a, s) => a + s.us, 0);

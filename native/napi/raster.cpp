@@ -298,7 +298,7 @@ Napi::Value rasterInterpolateBackward(const Napi::CallbackInfo& info) {
 }
 
 // rasterBenchmark(o: render inputs with texture, iterations?, warmup?, deterministic?)
-//   -> { forwardUs, forwardBackwardUs, stages: [{ stage, us }] } (stages: mean per-stage time of one fwd+bwd)
+//   -> { forwardUs, forwardBackwardUs, forwardBackwardGraphUs, stages: [{ stage, us }] } (stages: mean per-stage time of one fwd+bwd)
 // CUDA only: everything is staged once; each iteration renders color (rasterise + UV interpolation +
 // bilinear texture + antialiasing, plus the mask) and, for forwardBackwardUs, back-propagates a fixed
 // upstream color gradient to positions and texels. Timed with CUDA events around the enqueued loop.
@@ -341,11 +341,14 @@ Napi::Value rasterBenchmark(const Napi::CallbackInfo& info) {
   };
   double f = fg::raster::timeCudaUs(fwd, warmup, iters, stream.handle());
   double fbu = fg::raster::timeCudaUs(fb, warmup, iters, stream.handle());
+  // the same forward + backward captured once into a CUDA graph and replayed (no launch gaps)
+  double fbg = fg::raster::timeCudaGraphUs(fb, warmup, iters, stream.handle());
   // per-stage breakdown of one forward + backward (CUDA events between the stages; synchronises per iteration)
   auto stages = fg::raster::stageBreakdownCuda(fb, std::min(warmup, 20), std::max(1, std::min(iters, 200)), stream.handle());
   Napi::Object r = Napi::Object::New(env);
   r.Set("forwardUs", f);
   r.Set("forwardBackwardUs", fbu);
+  r.Set("forwardBackwardGraphUs", fbg);
   Napi::Array sa = Napi::Array::New(env, stages.size());
   for (size_t i = 0; i < stages.size(); ++i) {
     Napi::Object e = Napi::Object::New(env);

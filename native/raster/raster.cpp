@@ -227,6 +227,8 @@ void RasterContext::backward(const RenderParams& p, const RenderState& st, const
     } else {
       k.dTex.f = g.dTexture;
       memsetAny(g.dTexture, dev_, 0, size_t(texElems) * 4, stream);
+      // CUDA sm_90: float4/float2 texture-gradient atomics (needs a 16-byte aligned dTexture)
+      k.texVec = (p.channels == 3 || p.channels == 4) && (reinterpret_cast<uintptr_t>(g.dTexture) & 15) == 0 ? 1 : 0;
     }
   } else if (g.dTexture) {
     // nothing rendered with a texture: its gradient is zero
@@ -257,6 +259,7 @@ void forwardCpu(const Kern& k) {
     if (!triBBox(k, g, b.x0, b.y0, b.x1, b.y1)) b = Box{1, 1, 0, 0};
     k.bbox[i] = b;
   }, 1024);
+  parallelFor(VT, [&](int64_t i) { silhouetteFlagElem(k, i); }, 1024);
   std::fill(k.keys, k.keys + pix, kNoKey);
   // rasterise in bands of rows: each band is written by one task only; the min over keys is order independent
   const int band = 16;
@@ -279,7 +282,11 @@ void forwardCpu(const Kern& k) {
         }
     }
   }, 1);
-  parallelFor(pix, [&](int64_t i) { resolveElem(k, i); });
+  parallelFor(pix, [&](int64_t i) {
+    int v, x, y;
+    pixCoords(k, i, v, x, y);
+    resolvePixel(k, v, x, y);
+  });
 }
 
 void backwardCpu(const Kern& k, bool withNormals, bool) {
@@ -288,7 +295,9 @@ void backwardCpu(const Kern& k, bool withNormals, bool) {
   for (int64_t i = 0; i < pix; ++i) {
     PixGrad g;
     zeroPixGrad(g);
-    backwardPixel(k, i, g);
+    int v, x, y;
+    pixCoords(k, i, v, x, y);
+    backwardPixel(k, v, x, y, g);
     if (g.key < 0) continue;
     for (int q = 0; q < 9; ++q) {
       if (k.dW.on() && g.w[q] != 0.f) k.dW.add(g.key * 9 + q, g.w[q]);

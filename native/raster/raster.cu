@@ -18,25 +18,58 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kSmallArea = 64;  // triangles whose pixel box is larger go to the block-per-triangle queue
 constexpr int kBigBlocks = 1024;
+constexpr int kTileW = 32, kTileH = 8;  // per-pixel passes: a block is a 32x8 tile of one view (a warp = 32 pixels of a row)
+constexpr int kLanesPerVertex = 8;      // gathers: lanes per vertex
 
 inline unsigned blocksFor(int64_t n) { return unsigned((n + kThreads - 1) / kThreads); }
 inline cudaStream_t cs(StreamHandle s) { return static_cast<cudaStream_t>(s); }
+inline dim3 tileGrid(const Kern& k) { return dim3(unsigned((k.W + kTileW - 1) / kTileW), unsigned((k.H + kTileH - 1) / kTileH), unsigned(k.V)); }
 
-__device__ __forceinline__ void depthTest(unsigned long long* dst, unsigned long long key) {
-  if (key < *dst) atomicMin(dst, key);
+// Fire-and-forget 64-bit min (RED.MIN: the result is unused, so the thread does not wait for the memory round
+// trip; reading the key first to skip the atomic made every pixel test wait for a global load).
+__device__ __forceinline__ void depthTest(unsigned long long* dst, unsigned long long key) { atomicMin(dst, key); }
+
+__device__ __forceinline__ V3 laneGroupSum(V3 a) {
+#pragma unroll
+  for (int off = kLanesPerVertex / 2; off >= 1; off >>= 1) {
+    a.x += __shfl_xor_sync(0xffffffffu, a.x, off);
+    a.y += __shfl_xor_sync(0xffffffffu, a.y, off);
+    a.z += __shfl_xor_sync(0xffffffffu, a.z, off);
+  }
+  return a;
+}
+inline int64_t roundUp32(int64_t n) { return (n + 31) / 32 * 32; }
+
+// Forward prologue, one launch: the queue counter, the vertex transform, the vertex normals (kLanesPerVertex
+// lanes per vertex: a warp-aligned range of whole warps, so the lane-group shuffles see converged warps) and the
+// depth-key clear (16 bytes per thread).
+__global__ void kPrologue(Kern k, int* counter, int64_t pix, int64_t n0, int64_t n1) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t VP = int64_t(k.V) * k.P;
+  if (i == 0) *counter = 0;
+  if (i < n0) {
+    if (i < VP) vertexTransformElem(k, i);
+  } else if (i < n1) {
+    const int64_t q = i - n0;
+    const int p = int(q / kLanesPerVertex), s = int(q % kLanesPerVertex);
+    V3 m = mk(0, 0, 0);
+    if (p < k.P)
+      for (int j = k.vfOff[p] + s; j < k.vfOff[p + 1]; j += kLanesPerVertex) m = m + faceNormal(k, k.vfList[j] / 3);
+    m = laneGroupSum(m);
+    if (p < k.P && s == 0) vertexNormalFinish(k, p, m);
+  } else {
+    const int64_t j = i - n1;
+    if (j < pix / 2) reinterpret_cast<ulonglong2*>(k.keys)[j] = make_ulonglong2(kNoKey, kNoKey);
+    else if (j == pix / 2 && (pix & 1)) k.keys[pix - 1] = kNoKey;
+  }
 }
 
-__global__ void kVertex(Kern k) {
-  int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  int64_t VP = int64_t(k.V) * k.P;
-  if (i < VP) vertexTransformElem(k, i);
-  else if (i < VP + k.P) vertexNormalElem(k, int(i - VP));
-}
-
+// Per-(view, triangle) setup (cached geometry, facing, bounding box) and the small triangles' rasterisation (a
+// thread loops over its triangle's pixel box; boxes over kSmallArea pixels are queued for kRasterBig).
 __global__ void kRaster(Kern k, int* queue, int* counter) {
-  int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= int64_t(k.V) * k.T) return;
-  int v = int(i / k.T), t = int(i % k.T);
+  const int v = int(i / k.T), t = int(i - int64_t(v) * k.T);
   TriGeom g = triGeom(k, v, t);
   k.facing[i] = int8_t(g.orient);
   storeTriGeom(k, i, g);
@@ -54,9 +87,14 @@ __global__ void kRaster(Kern k, int* queue, int* counter) {
     }
 }
 
+// The queued big triangles (a block per triangle), after a grid-stride prologue that writes every (view,
+// triangle)'s silhouette flag (all facings are known once kRaster has finished).
 __global__ void kRasterBig(Kern k, const int* queue, const int* counter) {
   __shared__ TriGeom sg;
   __shared__ int sb[4];
+  const int64_t VT = int64_t(k.V) * k.T;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < VT; i += int64_t(gridDim.x) * blockDim.x)
+    silhouetteFlagElem(k, i);
   int n = *counter;
   for (int q = blockIdx.x; q < n; q += gridDim.x) {
     int i = queue[q];
@@ -78,9 +116,9 @@ __global__ void kRasterBig(Kern k, const int* queue, const int* counter) {
   }
 }
 
-__global__ void kResolve(Kern k) {
-  int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < int64_t(k.V) * k.H * k.W) resolveElem(k, i);
+__global__ void __launch_bounds__(kTileW * kTileH, 3) kResolve(Kern k) {
+  const int x = int(blockIdx.x) * kTileW + int(threadIdx.x), y = int(blockIdx.y) * kTileH + int(threadIdx.y);
+  if (x < k.W && y < k.H) resolvePixel(k, int(blockIdx.z), x, y);
 }
 
 // Adds one warp's per-pixel PixGrads to the per-(view, triangle) accumulators: a segmented reduction over runs
@@ -124,20 +162,40 @@ __device__ __forceinline__ void warpAccumulate(const Kern& k, PixGrad& g, bool w
       if (g.nn[q] != 0.f) k.dN.add(b + q, g.nn[q]);
 }
 
-__global__ void kBackward(Kern k) {
-  int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+// WithN: vertex-normal accumulators (grey shading) in use; without them the nn half of PixGrad is dead code.
+template <bool WithN>
+__global__ void __launch_bounds__(kTileW * kTileH) kBackward(Kern k) {
+  const int x = int(blockIdx.x) * kTileW + int(threadIdx.x), y = int(blockIdx.y) * kTileH + int(threadIdx.y);
   PixGrad g;
   zeroPixGrad(g);
-  if (i < int64_t(k.V) * k.H * k.W) backwardPixel(k, i, g);
-  warpAccumulate(k, g, k.dN.on());
+  if (x < k.W && y < k.H) backwardPixel(k, int(blockIdx.z), x, y, g);
+  warpAccumulate(k, g, WithN);
 }
 __global__ void kNormals1(Kern k) {
-  int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < k.P) normalsBackward1Elem(k, i);
+  const int64_t gi = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int p = int(gi / kLanesPerVertex), s = int(gi % kLanesPerVertex);
+  V3 g = mk(0, 0, 0);
+  if (p < k.P) {
+    const int n = k.V * vertexDegree(k, p);
+    for (int q = s; q < n; q += kLanesPerVertex) g = g + normalGradTerm(k, p, q);
+  }
+  g = laneGroupSum(g);
+  if (p < k.P && s == 0) normalsBackward1Finish(k, p, g);
 }
 __global__ void kNormals2(Kern k, bool withNormals) {
-  int i = blockIdx.x * blockDim.x + threadIdx.x;
-  if (i < k.P) normalsBackward2Elem(k, i, withNormals);
+  const int64_t gi = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int p = int(gi / kLanesPerVertex), s = int(gi % kLanesPerVertex);
+  V3 acc = mk(0, 0, 0);
+  if (p < k.P) {
+    const int n = positionGradTerms(k, p, withNormals);
+    for (int q = s; q < n; q += kLanesPerVertex) acc = acc + positionGradTerm(k, p, q);
+  }
+  acc = laneGroupSum(acc);
+  if (p < k.P && s == 0) {
+    k.dPosOut[3 * p] = acc.x;
+    k.dPosOut[3 * p + 1] = acc.y;
+    k.dPosOut[3 * p + 2] = acc.z;
+  }
 }
 __global__ void kFixedToFloat(const long long* src, float* dst, int64_t n, float scale) {
   int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -163,37 +221,36 @@ void setStageTimer(StageTimer* t) { gStageTimer = t; }
 void forwardCuda(const Kern& k, const ForwardScratch& s, StreamHandle stream) {
   const int64_t VP = int64_t(k.V) * k.P, VT = int64_t(k.V) * k.T, pix = int64_t(k.V) * k.H * k.W;
   cudaStream_t st = cs(stream);
-  FG_CUDA_CHECK(cudaMemsetAsync(k.keys, 0xff, size_t(pix) * 8, st));
-  FG_CUDA_CHECK(cudaMemsetAsync(s.counter, 0, 4, st));
-  mark("fwd clear (depth keys)", st);
-  kVertex<<<blocksFor(VP + k.P), kThreads, 0, st>>>(k);
+  const int64_t n0 = roundUp32(VP), n1 = n0 + roundUp32(int64_t(k.P) * kLanesPerVertex);
+  kPrologue<<<blocksFor(n1 + pix / 2 + 1), kThreads, 0, st>>>(k, s.counter, pix, n0, n1);
   FG_CUDA_CHECK_LAUNCH();
-  mark("fwd vertices + normals", st);
+  mark("fwd clear keys + vertices + normals", st);
   kRaster<<<blocksFor(VT), kThreads, 0, st>>>(k, s.queue, s.counter);
   FG_CUDA_CHECK_LAUNCH();
-  mark("fwd raster (small tris)", st);
+  mark("fwd setup + raster (small tris)", st);
   kRasterBig<<<kBigBlocks, kThreads, 0, st>>>(k, s.queue, s.counter);
   FG_CUDA_CHECK_LAUNCH();
-  mark("fwd raster (queued big tris)", st);
-  kResolve<<<blocksFor(pix), kThreads, 0, st>>>(k);
+  mark("fwd silhouette flags + big tris", st);
+  kResolve<<<tileGrid(k), dim3(kTileW, kTileH), 0, st>>>(k);
   FG_CUDA_CHECK_LAUNCH();
   mark("fwd resolve+shade+texture+antialias", st);
 }
 
 void backwardCuda(const Kern& k, bool withNormals, bool texConvert, int64_t texElems, StreamHandle stream) {
-  const int64_t pix = int64_t(k.V) * k.H * k.W;
   cudaStream_t st = cs(stream);
   mark("bwd clear (accumulators, dTexture)", st);
-  kBackward<<<blocksFor(pix), kThreads, 0, st>>>(k);
+  if (k.dN.on()) kBackward<true><<<tileGrid(k), dim3(kTileW, kTileH), 0, st>>>(k);
+  else kBackward<false><<<tileGrid(k), dim3(kTileW, kTileH), 0, st>>>(k);
   FG_CUDA_CHECK_LAUNCH();
   mark("bwd pixels (antialias+shade+texture)", st);
   if (k.dPosOut) {
+    const int64_t lanes = int64_t(k.P) * kLanesPerVertex;
     if (withNormals) {
-      kNormals1<<<blocksFor(k.P), kThreads, 0, st>>>(k);
+      kNormals1<<<blocksFor(lanes), kThreads, 0, st>>>(k);
       FG_CUDA_CHECK_LAUNCH();
       mark("bwd vertex-normal gather", st);
     }
-    kNormals2<<<blocksFor(k.P), kThreads, 0, st>>>(k, withNormals);
+    kNormals2<<<blocksFor(lanes), kThreads, 0, st>>>(k, withNormals);
     FG_CUDA_CHECK_LAUNCH();
     mark("bwd position gather", st);
   }
@@ -202,6 +259,35 @@ void backwardCuda(const Kern& k, bool withNormals, bool texConvert, int64_t texE
     FG_CUDA_CHECK_LAUNCH();
     mark("bwd texture fixed->float", st);
   }
+}
+
+double timeCudaGraphUs(const std::function<void()>& body, int warmup, int iters, StreamHandle stream) {
+  cudaStream_t st = cs(stream);
+  body();  // first run outside the capture (lazy module loading)
+  FG_CUDA_CHECK(cudaStreamSynchronize(st));
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  FG_CUDA_CHECK(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal));
+  try {
+    body();
+  } catch (...) {
+    cudaStreamEndCapture(st, &graph);
+    if (graph) cudaGraphDestroy(graph);
+    throw;
+  }
+  FG_CUDA_CHECK(cudaStreamEndCapture(st, &graph));
+  FG_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  double us = 0.0;
+  try {
+    us = timeCudaUs([&] { FG_CUDA_CHECK(cudaGraphLaunch(exec, st)); }, warmup, iters, stream);
+  } catch (...) {
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+    throw;
+  }
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  return us;
 }
 
 double timeCudaUs(const std::function<void()>& body, int warmup, int iters, StreamHandle stream) {

@@ -34,6 +34,8 @@ std::vector<std::pair<std::string, double>> stageBreakdownCuda(const std::functi
 // Times `body` (which only enqueues work on `stream`) with CUDA events: warmup runs, then the mean over
 // `iters` runs, in microseconds. For benchmarks only (it synchronises).
 double timeCudaUs(const std::function<void()>& body, int warmup, int iters, StreamHandle stream);
+// The same with `body` captured once into a CUDA graph (stream capture) and the graph replayed: no launch gaps.
+double timeCudaGraphUs(const std::function<void()>& body, int warmup, int iters, StreamHandle stream);
 void forwardCuda(const Kern& k, const ForwardScratch& s, StreamHandle stream);
 void backwardCuda(const Kern& k, bool withNormals, bool texConvert, int64_t texElems, StreamHandle stream);
 void interpolateCuda(const InterpolateParams& p, float* out, StreamHandle s);

@@ -7,6 +7,12 @@
 #include "core/hd.hpp"
 #include "raster/raster.hpp"
 
+#if defined(__CUDA_ARCH__)
+#define FG_RASTER_UNROLL _Pragma("unroll")
+#else
+#define FG_RASTER_UNROLL
+#endif
+
 namespace fg {
 namespace raster {
 
@@ -110,6 +116,7 @@ struct Kern {
   float* dm;     // [P,3]
   float* dPosOut;  // [P,3] final
   float* dTexOut;  // final texture grads (deterministic conversion)
+  int texVec;      // CUDA sm_90: vector texture-gradient atomics (float sink, 3 or 4 channels, 16-byte aligned)
 };
 
 // ---- vertices ---------------------------------------------------------------------------------------------
@@ -136,15 +143,19 @@ FG_HDI V3 faceNormal(const Kern& k, int t) {
   V3 p0 = loadP(k.pos, k.tri[3 * t]), p1 = loadP(k.pos, k.tri[3 * t + 1]), p2 = loadP(k.pos, k.tri[3 * t + 2]);
   return cross(p1 - p0, p2 - p0);
 }
-FG_HDI void vertexNormalElem(const Kern& k, int p) {
-  V3 m = mk(0, 0, 0);
-  for (int j = k.vfOff[p]; j < k.vfOff[p + 1]; ++j) m = m + faceNormal(k, k.vfList[j] / 3);
+// Unit vertex normal from the sum m of its faces' normals (CUDA sums with several lanes per vertex).
+FG_HDI void vertexNormalFinish(const Kern& k, int p, V3 m) {
   float len = sqrtf(dot(m, m));
   float inv = len > 0.f ? 1.f / len : 0.f;
   k.vn[3 * p] = m.x * inv;
   k.vn[3 * p + 1] = m.y * inv;
   k.vn[3 * p + 2] = m.z * inv;
   k.vlen[p] = len;
+}
+FG_HDI void vertexNormalElem(const Kern& k, int p) {
+  V3 m = mk(0, 0, 0);
+  for (int j = k.vfOff[p]; j < k.vfOff[p + 1]; ++j) m = m + faceNormal(k, k.vfList[j] / 3);
+  vertexNormalFinish(k, p, m);
 }
 
 // ---- coverage (EXACT) -----------------------------------------------------------------------------------------
@@ -406,20 +417,17 @@ FG_HDI Tap pixTap(const Kern& k, int t, const PixelGeom& pg) {
   return texTap(k, u, vv);
 }
 // Pre-antialiasing shading of one pixel (the same function in the forward, the antialiasing blend and the
-// backward, so a neighbour's value is recomputed instead of stored).
+// backward, so a neighbour's value is recomputed instead of stored). `key` is the pixel's depth key.
 struct PixShade {
   int hit;
   float grey;  // SH grey (0 off the mesh or without sh)
   Tap tap;     // bilinear footprint (valid when hit and a texture is bound)
 };
-FG_HDI PixShade pixShade(const Kern& k, int64_t pix) {
+FG_HDI PixShade pixShade(const Kern& k, int v, int x, int y, unsigned long long key) {
   PixShade s;
   s.hit = 0;
   s.grey = 0.f;
-  unsigned long long key = k.keys[pix];
   if (key == kNoKey) return s;
-  int v, x, y;
-  pixCoords(k, pix, v, x, y);
   int t = int(uint32_t(key));
   PixelGeom pg;
   if (!pixelGeom(k, v, t, x, y, pg)) return s;
@@ -441,29 +449,52 @@ FG_HDI float shadeChannel(const Kern& k, const PixShade& s, int c) {
 
 // ---- antialiasing ------------------------------------------------------------------------------------------------
 
+// Silhouette flag of (view, triangle) i (written after every triangle's facing is known, in the last slot of the
+// cached geometry): 1 when the triangle is not degenerate and one of its edges has no neighbour or a neighbour
+// that faces the other way in this view. A pair whose nearer triangle has flag 0 can never be active (whatever
+// edge the segment leaves it through is interior), so the per-pixel passes reject it after one load.
+FG_HDI void silhouetteFlagElem(const Kern& k, int64_t i) {
+  const int v = int(i / k.T), t = int(i - int64_t(v) * k.T);
+  const int o = k.facing[i];
+  float f = 0.f;
+  if (o != 0)
+    for (int q = 0; q < 3; ++q) {
+      int nb = k.adj[3 * t + q];
+      if (nb < 0 || k.facing[int64_t(v) * k.T + nb] != o) f = 1.f;
+    }
+  k.tg[12 * i + 11] = f;
+}
+FG_HDI bool maySilhouette(const Kern& k, int v, int t) {
+  return !k.tg || k.tg[(int64_t(v) * k.T + t) * 12 + 11] != 0.f;
+}
+
+// One antialiasing pair seen from one of its pixels ("me"): active when it blends across a silhouette edge.
 struct Pair {
   int active;
-  int64_t blended, src;  // pixel indices
+  int meBlended;  // 1: this pixel takes alpha of the other one; 0: the other pixel takes alpha of this one
   float alpha, dadt;
   int tri, edge, orient;
   float ef, eo;            // oriented edge values at F's pixel and at the other pixel
   float fpx, fpy, opx, opy;  // pixel centres
 };
-// The pair (a, b) of adjacent pixels (b right of or below a) in view v.
-FG_HDI Pair evalPair(const Kern& k, int v, int ax, int ay, int bx, int by) {
+// Neighbour d of (x, y): 0 left, 1 right, 2 up, 3 down; false outside the image.
+FG_HDI bool neighbourOf(const Kern& k, int x, int y, int d, int& nx, int& ny) {
+  nx = x + (d == 0 ? -1 : (d == 1 ? 1 : 0));
+  ny = y + (d == 2 ? -1 : (d == 3 ? 1 : 0));
+  return nx >= 0 && nx < k.W && ny >= 0 && ny < k.H;
+}
+// The pair of adjacent pixels (x, y) (key ka) and (nx, ny) (key kb) in view v. The nearer pixel's triangle F and
+// the edge of F that the segment between the centres leaves F through decide it (symmetric in the two pixels).
+FG_HDI Pair evalPair(const Kern& k, int v, int x, int y, unsigned long long ka, int nx, int ny, unsigned long long kb) {
   Pair pr;
   pr.active = 0;
-  const int64_t base = int64_t(v) * k.H * k.W;
-  int64_t pa = base + int64_t(ay) * k.W + ax, pb = base + int64_t(by) * k.W + bx;
-  unsigned long long ka = k.keys[pa], kb = k.keys[pb];
-  uint32_t ta = uint32_t(ka), tb = uint32_t(kb);
-  if (ta == tb) return pr;  // same triangle, or both background
-  bool fAtA = ka < kb;      // nearer (background keys are ~0)
-  unsigned long long kf = fAtA ? ka : kb;
-  int t = int(uint32_t(kf));
+  if (uint32_t(ka) == uint32_t(kb)) return pr;  // same triangle, or both background
+  const bool fAtA = ka < kb;                     // nearer (background keys are ~0)
+  const int t = int(uint32_t(fAtA ? ka : kb));
+  if (!maySilhouette(k, v, t)) return pr;
   TriGeom g = triGeomC(k, v, t);
   if (!g.orient) return pr;
-  int fx = fAtA ? ax : bx, fy = fAtA ? ay : by, ox = fAtA ? bx : ax, oy = fAtA ? by : ay;
+  int fx = fAtA ? x : nx, fy = fAtA ? y : ny, ox = fAtA ? nx : x, oy = fAtA ? ny : y;
   float fpx = float(fx) + 0.5f, fpy = float(fy) + 0.5f, opx = float(ox) + 0.5f, opy = float(oy) + 0.5f;
   int best = -1;
   float bestT = 2.f, bef = 0.f, beo = 0.f;
@@ -484,33 +515,33 @@ FG_HDI Pair evalPair(const Kern& k, int v, int ax, int ay, int bx, int by) {
   pr.ef = bef;
   pr.eo = beo;
   pr.fpx = fpx; pr.fpy = fpy; pr.opx = opx; pr.opy = opy;
-  int64_t pf = fAtA ? pa : pb, po = fAtA ? pb : pa;
-  if (bestT > 0.5f) { pr.blended = po; pr.src = pf; pr.alpha = bestT - 0.5f; pr.dadt = 1.f; }
-  else { pr.blended = pf; pr.src = po; pr.alpha = 0.5f - bestT; pr.dadt = -1.f; }
+  // t > 1/2: the other pixel (O) takes (t - 1/2) of F's; else F's pixel takes (1/2 - t) of O's
+  if (bestT > 0.5f) { pr.meBlended = fAtA ? 0 : 1; pr.alpha = bestT - 0.5f; pr.dadt = 1.f; }
+  else { pr.meBlended = fAtA ? 1 : 0; pr.alpha = 0.5f - bestT; pr.dadt = -1.f; }
   return pr;
 }
-// The 4 pairs that involve pixel (x, y) (left, right, up, down; inactive outside the image), each in canonical
-// (a, b) order. Always returns 4 with fixed slots, so that on CUDA the array stays in registers (constant
-// indices after unrolling) instead of going to local memory.
-FG_HDI int pairsOf(const Kern& k, int v, int x, int y, Pair* out) {
-  out[0].active = 0;
-  out[1].active = 0;
-  out[2].active = 0;
-  out[3].active = 0;
-  if (x > 0) out[0] = evalPair(k, v, x - 1, y, x, y);
-  if (x + 1 < k.W) out[1] = evalPair(k, v, x, y, x + 1, y);
-  if (y > 0) out[2] = evalPair(k, v, x, y - 1, x, y);
-  if (y + 1 < k.H) out[3] = evalPair(k, v, x, y, x, y + 1);
-  return 4;
+FG_HDI float keyMask(unsigned long long key) { return key == kNoKey ? 0.f : 1.f; }
+
+// (Inlined: a non-inlined device function taking the Kern by reference would copy the kernel's whole parameter
+// block to local memory in every thread.)
+#define FG_RASTER_COLD FG_HDI
+// Forward antialiasing blend of one active pair in which this pixel is the blended one (rare).
+FG_RASTER_COLD void aaBlend(const Kern& k, int v, int nx, int ny, unsigned long long nkey, float alpha, const PixShade& own,
+                            int64_t pix, bool wantGrey, bool wantColor, float& go) {
+  PixShade so = pixShade(k, v, nx, ny, nkey);
+  if (wantGrey) go += alpha * (so.grey - own.grey);
+  if (wantColor)
+    for (int c = 0; c < k.C; ++c) {
+      float cp = shadeChannel(k, own, c);
+      k.oColor[pix * k.C + c] += alpha * (shadeChannel(k, so, c) - cp);
+    }
 }
-FG_HDI float preMask(const Kern& k, int64_t p) { return k.keys[p] == kNoKey ? 0.f : 1.f; }
 
 // ---- forward: resolve + shading + antialiasing, one pass per pixel ------------------------------------------------
 
-FG_HDI void resolveElem(const Kern& k, int64_t pix) {
-  int v, x, y;
-  pixCoords(k, pix, v, x, y);
-  unsigned long long key = k.keys[pix];
+FG_HDI void resolvePixel(const Kern& k, int v, int x, int y) {
+  const int64_t base = int64_t(v) * k.H * k.W, pix = base + int64_t(y) * k.W + x;
+  const unsigned long long key = k.keys[pix];
   uint32_t tu = uint32_t(key & 0xffffffffull);
   PixelGeom pg;
   bool hit = key != kNoKey && pixelGeom(k, v, int(tu), x, y, pg);
@@ -542,35 +573,37 @@ FG_HDI void resolveElem(const Kern& k, int64_t pix) {
     if (k.tex) own.tap = pixTap(k, t, pg);
   }
   const bool wantGrey = k.oGrey && k.sh, wantColor = k.oColor && k.tex;
-  float m0 = preMask(k, pix);
-  if (wantColor)
-    for (int c = 0; c < k.C; ++c) k.oColor[pix * k.C + c] = shadeChannel(k, own, c);
+  const float m0 = keyMask(key);
   if (!k.antialias) {
+    if (wantColor)
+      for (int c = 0; c < k.C; ++c) k.oColor[pix * k.C + c] = shadeChannel(k, own, c);
     if (k.oMask) k.oMask[pix] = m0;
     if (wantGrey) k.oGrey[pix] = own.grey;
     return;
   }
-  // antialiasing: blend in the other pixel of each silhouette pair where this pixel is the blended one
-  Pair prs[4];
-  const int n = pairsOf(k, v, x, y, prs);
+  // antialiasing: blend in the other pixel of each silhouette pair where this pixel is the blended one (pairs are
+  // evaluated and consumed one at a time; most are rejected by the triangle ids or the silhouette flag)
   float mo = m0, go = own.grey;
-  for (int i = 0; i < n; ++i) {
-    const Pair& pr = prs[i];
-    if (!pr.active || pr.blended != pix) continue;
-    mo += pr.alpha * (preMask(k, pr.src) - m0);
+  int blendMask = 0;
+  for (int d = 0; d < 4; ++d) {
+    int nx, ny;
+    if (!neighbourOf(k, x, y, d, nx, ny)) continue;
+    const unsigned long long nkey = k.keys[base + int64_t(ny) * k.W + nx];
+    if (uint32_t(nkey) == tu) continue;
+    Pair pr = evalPair(k, v, x, y, key, nx, ny, nkey);
+    if (!pr.active || !pr.meBlended) continue;
+    mo += pr.alpha * (keyMask(nkey) - m0);
     if (!wantGrey && !wantColor) continue;
-    PixShade so = pixShade(k, pr.src);
-    if (wantGrey) go += pr.alpha * (so.grey - own.grey);
-    if (wantColor)
-      for (int c = 0; c < k.C; ++c) {
-        float cp = shadeChannel(k, own, c);
-        k.oColor[pix * k.C + c] += pr.alpha * (shadeChannel(k, so, c) - cp);
-      }
+    if (wantColor && !blendMask)
+      for (int c = 0; c < k.C; ++c) k.oColor[pix * k.C + c] = shadeChannel(k, own, c);
+    blendMask = 1;
+    aaBlend(k, v, nx, ny, nkey, pr.alpha, own, pix, wantGrey, wantColor, go);
   }
+  if (wantColor && !blendMask)
+    for (int c = 0; c < k.C; ++c) k.oColor[pix * k.C + c] = shadeChannel(k, own, c);
   if (k.oMask) k.oMask[pix] = mo;
   if (wantGrey) k.oGrey[pix] = go;
 }
-
 // ---- backward ------------------------------------------------------------------------------------------------------
 
 // Scale of the dW accumulators in fixed-point mode: ~ the factor from an edge-function gradient to a world
@@ -591,6 +624,32 @@ FG_HDI V3 hvToWorld(const Kern& k, int v, V3 g) {
   return rotateT(k.E + 12 * v, dc);
 }
 
+// Antialiasing backward of one active pair in which this pixel (x, y) is the blended one: the silhouette edge
+// moves (dL/dalpha -> dL/dt -> the edge-function accumulators of the silhouette triangle). Rare (silhouettes
+// only).
+FG_RASTER_COLD void aaEdgeGrad(const Kern& k, int v, int x, int y, unsigned long long key, int nx, int ny,
+                               unsigned long long nkey, const Pair& pr) {
+  const int64_t pix = (int64_t(v) * k.H + y) * k.W + x;
+  float dLda = 0.f;
+  if (k.gMask) dLda += k.gMask[pix] * (keyMask(nkey) - keyMask(key));
+  if ((k.gGrey && k.sh) || (k.gColor && k.tex)) {
+    PixShade own = pixShade(k, v, x, y, key), so = pixShade(k, v, nx, ny, nkey);
+    if (k.gGrey && k.sh) dLda += k.gGrey[pix] * (so.grey - own.grey);
+    if (k.gColor && k.tex)
+      for (int c = 0; c < k.C; ++c) dLda += k.gColor[pix * k.C + c] * (shadeChannel(k, so, c) - shadeChannel(k, own, c));
+  }
+  if (dLda == 0.f) return;
+  float dLdt = dLda * pr.dadt;
+  float den = pr.ef - pr.eo;
+  float inv2 = 1.f / (den * den);
+  float gf = dLdt * (-pr.eo) * inv2 * float(pr.orient), go = dLdt * pr.ef * inv2 * float(pr.orient);
+  TriGeom g = triGeomC(k, v, pr.tri);
+  float s = wScale(k, v, g.P[0], g.P[1], g.P[2]);
+  int64_t b = (int64_t(v) * k.T + pr.tri) * 9 + 3 * pr.edge;
+  k.dW.add(b, (gf * pr.fpx + go * pr.opx) * s);
+  k.dW.add(b + 1, (gf * pr.fpy + go * pr.opy) * s);
+  k.dW.add(b + 2, (gf + go) * s);
+}
 // What one pixel contributes to the per-(view, triangle) accumulators of its own triangle (key = v*T + t, or
 // -1): w = dW (edge-function gradients, already times wScale), nn = dN (corner normal gradients).
 struct PixGrad {
@@ -598,62 +657,100 @@ struct PixGrad {
   float w[9];
   float nn[9];
 };
-FG_HDI float gradPreColor(const Kern& k, int64_t pix, int c, const Pair* prs, int n, float keep) {
-  float gc = k.gColor[pix * k.C + c] * keep;
-  for (int i = 0; i < n; ++i)
-    if (prs[i].active && prs[i].src == pix) gc += prs[i].alpha * k.gColor[prs[i].blended * k.C + c];
-  return gc;
+
+// Per-channel part of the texture backward: adds this channel's share of d(color)/d(texel coordinates).
+FG_HDI void texChannelGrad(const Kern& k, const Tap& tp, int c, float gc, float& dtx, float& dty) {
+  float t0 = k.tex[tp.idx[0] * k.C + c], t1 = k.tex[tp.idx[1] * k.C + c], t2 = k.tex[tp.idx[2] * k.C + c],
+        t3 = k.tex[tp.idx[3] * k.C + c];
+  dtx += gc * ((1.f - tp.fy) * (t1 - t0) + tp.fy * (t3 - t2));
+  dty += gc * ((1.f - tp.fx) * (t2 - t0) + tp.fx * (t3 - t1));
 }
+
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+// sm_90 vector atomics for the texture gradient of one bilinear row (texels ia, ib; weights wa, wb) with 3 or 4
+// channels (k.texVec: float sink, 16-byte aligned). 3 channels: the 6 floats of two adjacent texels go out as
+// 2 to 4 aligned float4/float2/float reductions instead of 6 scalar ones.
+__device__ __forceinline__ void texRowAtomics(float* f, int C, int64_t ia, int64_t ib, float wa, float wb, const float* g) {
+  if (C == 4) {
+    atomicAdd(reinterpret_cast<float4*>(f + ia * 4), make_float4(wa * g[0], wa * g[1], wa * g[2], wa * g[3]));
+    atomicAdd(reinterpret_cast<float4*>(f + ib * 4), make_float4(wb * g[0], wb * g[1], wb * g[2], wb * g[3]));
+    return;
+  }
+  const float a0 = wa * g[0], a1 = wa * g[1], a2 = wa * g[2], b0 = wb * g[0], b1 = wb * g[1], b2 = wb * g[2];
+  if (ib != ia + 1) {
+    float* pa = f + ia * 3;
+    float* pb = f + ib * 3;
+    atomicAdd(pa, a0); atomicAdd(pa + 1, a1); atomicAdd(pa + 2, a2);
+    atomicAdd(pb, b0); atomicAdd(pb + 1, b1); atomicAdd(pb + 2, b2);
+    return;
+  }
+  const int64_t o = ia * 3;
+  float* p = f + o;
+  switch (int(o & 3)) {
+    case 0:
+      atomicAdd(reinterpret_cast<float4*>(p), make_float4(a0, a1, a2, b0));
+      atomicAdd(reinterpret_cast<float2*>(p + 4), make_float2(b1, b2));
+      break;
+    case 1:
+      atomicAdd(p, a0);
+      atomicAdd(reinterpret_cast<float2*>(p + 1), make_float2(a1, a2));
+      atomicAdd(reinterpret_cast<float2*>(p + 3), make_float2(b0, b1));
+      atomicAdd(p + 5, b2);
+      break;
+    case 2:
+      atomicAdd(reinterpret_cast<float2*>(p), make_float2(a0, a1));
+      atomicAdd(reinterpret_cast<float4*>(p + 2), make_float4(a2, b0, b1, b2));
+      break;
+    default:
+      atomicAdd(p, a0);
+      atomicAdd(reinterpret_cast<float4*>(p + 1), make_float4(a1, a2, b0, b1));
+      atomicAdd(p + 5, b2);
+      break;
+  }
+}
+#endif
 
 // The whole backward of one pixel (antialiasing, then shading): texture gradients go straight to the dTex sink,
 // antialiasing edge gradients to the dW sink of the silhouette triangle, and the gradients of the pixel's own
 // triangle are returned in `out` (the caller adds them: serially on the CPU, warp-aggregated on CUDA).
-FG_HDI void backwardPixel(const Kern& k, int64_t pix, PixGrad& out) {
-  int v, x, y;
-  pixCoords(k, pix, v, x, y);
-  Pair prs[4];
-  for (int i = 0; i < 4; ++i) prs[i].active = 0;
-  if (k.antialias) pairsOf(k, v, x, y, prs);
-  const int n = 4;
+FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
+  const int64_t base = int64_t(v) * k.H * k.W, pix = base + int64_t(y) * k.W + x;
+  const unsigned long long key = k.keys[pix];
   float keep = 1.f;
-  for (int i = 0; i < n; ++i)
-    if (prs[i].active && prs[i].blended == pix) keep -= prs[i].alpha;
-  // antialiasing: the edge moves (pairs where this pixel is the blended one)
-  if (k.dW.on()) {
-    for (int i = 0; i < n; ++i) {
-      const Pair& pr = prs[i];
-      if (!pr.active || pr.blended != pix) continue;
-      float dLda = 0.f;
-      if (k.gMask) dLda += k.gMask[pix] * (preMask(k, pr.src) - preMask(k, pix));
-      if ((k.gGrey && k.sh) || (k.gColor && k.tex)) {
-        PixShade own = pixShade(k, pix), so = pixShade(k, pr.src);
-        if (k.gGrey && k.sh) dLda += k.gGrey[pix] * (so.grey - own.grey);
-        if (k.gColor && k.tex)
-          for (int c = 0; c < k.C; ++c) dLda += k.gColor[pix * k.C + c] * (shadeChannel(k, so, c) - shadeChannel(k, own, c));
+  // pairs where the neighbour blends this pixel in: alpha per direction (registers: constant indices after unrolling)
+  float srcAlpha[4] = {0.f, 0.f, 0.f, 0.f};
+  int srcMask = 0;
+  if (k.antialias) {
+    FG_RASTER_UNROLL
+    for (int d = 0; d < 4; ++d) {
+      int nx, ny;
+      if (!neighbourOf(k, x, y, d, nx, ny)) continue;
+      const unsigned long long nkey = k.keys[base + int64_t(ny) * k.W + nx];
+      if (uint32_t(nkey) == uint32_t(key)) continue;
+      Pair pr = evalPair(k, v, x, y, key, nx, ny, nkey);
+      if (!pr.active) continue;
+      if (!pr.meBlended) {
+        srcAlpha[d] = pr.alpha;
+        srcMask |= 1 << d;
+        continue;
       }
-      if (dLda == 0.f) continue;
-      float dLdt = dLda * pr.dadt;
-      float den = pr.ef - pr.eo;
-      float inv2 = 1.f / (den * den);
-      float gf = dLdt * (-pr.eo) * inv2 * float(pr.orient), go = dLdt * pr.ef * inv2 * float(pr.orient);
-      TriGeom g = triGeomC(k, v, pr.tri);
-      float s = wScale(k, v, g.P[0], g.P[1], g.P[2]);
-      int64_t base = (int64_t(v) * k.T + pr.tri) * 9 + 3 * pr.edge;
-      k.dW.add(base, (gf * pr.fpx + go * pr.opx) * s);
-      k.dW.add(base + 1, (gf * pr.fpy + go * pr.opy) * s);
-      k.dW.add(base + 2, (gf + go) * s);
+      keep -= pr.alpha;
+      if (k.dW.on()) aaEdgeGrad(k, v, x, y, key, nx, ny, nkey, pr);
     }
   }
   // shading of the pixel's own triangle
-  unsigned long long key = k.keys[pix];
   if (key == kNoKey) return;
   int t = int(uint32_t(key));
   bool wantC = k.gColor != nullptr && k.tex != nullptr;
   float gG = 0.f;
   if (k.gGrey && k.sh) {
     gG = k.gGrey[pix] * keep;
-    for (int i = 0; i < n; ++i)
-      if (prs[i].active && prs[i].src == pix) gG += prs[i].alpha * k.gGrey[prs[i].blended];
+    if (srcMask)
+      FG_RASTER_UNROLL
+      for (int d = 0; d < 4; ++d) {
+        int nx, ny;
+        if ((srcMask >> d) & 1 && neighbourOf(k, x, y, d, nx, ny)) gG += srcAlpha[d] * k.gGrey[base + int64_t(ny) * k.W + nx];
+      }
   }
   bool wantG = gG != 0.f;
   if (!wantC && !wantG) return;
@@ -672,16 +769,42 @@ FG_HDI void backwardPixel(const Kern& k, int64_t pix, PixGrad& out) {
     }
     Tap tp = texTap(k, u, vv);
     float dtx = 0.f, dty = 0.f;
-    for (int c = 0; c < k.C; ++c) {
-      float gc = gradPreColor(k, pix, c, prs, n, keep);
-      if (gc == 0.f) continue;
-      float t0 = k.tex[tp.idx[0] * k.C + c], t1 = k.tex[tp.idx[1] * k.C + c], t2 = k.tex[tp.idx[2] * k.C + c],
-            t3 = k.tex[tp.idx[3] * k.C + c];
-      dtx += gc * ((1.f - tp.fy) * (t1 - t0) + tp.fy * (t3 - t2));
-      dty += gc * ((1.f - tp.fx) * (t2 - t0) + tp.fx * (t3 - t1));
-      if (k.dTex.on())
-        for (int j = 0; j < 4; ++j) k.dTex.add(tp.idx[j] * k.C + c, tp.w[j] * gc);
+    // upstream colour gradient before antialiasing: this pixel's share plus what its neighbours blended in
+#define FG_RASTER_GC(c)                                                                                  \
+  float gc = k.gColor[pix * k.C + (c)] * keep;                                                           \
+  if (srcMask)                                                                                           \
+    FG_RASTER_UNROLL                                                                                     \
+    for (int d = 0; d < 4; ++d) {                                                                        \
+      int nx, ny;                                                                                        \
+      if ((srcMask >> d) & 1 && neighbourOf(k, x, y, d, nx, ny))                                         \
+        gc += srcAlpha[d] * k.gColor[(base + int64_t(ny) * k.W + nx) * k.C + (c)];                       \
     }
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if (k.texVec) {
+      float g4[4];
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        g4[c] = 0.f;
+        if (c < k.C) {
+          FG_RASTER_GC(c)
+          g4[c] = gc;
+          if (gc != 0.f) texChannelGrad(k, tp, c, gc, dtx, dty);
+        }
+      }
+      texRowAtomics(k.dTex.f, k.C, tp.idx[0], tp.idx[1], tp.w[0], tp.w[1], g4);
+      texRowAtomics(k.dTex.f, k.C, tp.idx[2], tp.idx[3], tp.w[2], tp.w[3], g4);
+    } else
+#endif
+    {
+      for (int c = 0; c < k.C; ++c) {
+        FG_RASTER_GC(c)
+        if (gc == 0.f) continue;
+        texChannelGrad(k, tp, c, gc, dtx, dty);
+        if (k.dTex.on())
+          for (int j = 0; j < 4; ++j) k.dTex.add(tp.idx[j] * k.C + c, tp.w[j] * gc);
+      }
+    }
+#undef FG_RASTER_GC
     float du = dtx * tp.dtdu, dv = dty * tp.dtdv;
     for (int i = 0; i < 3; ++i) db[i] += du * uvi[i][0] + dv * uvi[i][1];
   }
@@ -725,15 +848,19 @@ FG_HDI void zeroPixGrad(PixGrad& g) {
   for (int q = 0; q < 9; ++q) { g.w[q] = 0.f; g.nn[q] = 0.f; }
 }
 
-// Vertex normals backward, pass 1 (gather over the vertex's triangles and the views): dL/dm_v (m_v = the
-// unnormalised normal sum) from dL/dn_v.
-FG_HDI void normalsBackward1Elem(const Kern& k, int p) {
-  V3 g = mk(0, 0, 0);
-  for (int v = 0; v < k.V; ++v)
-    for (int j = k.vfOff[p]; j < k.vfOff[p + 1]; ++j) {
-      int64_t b = (int64_t(v) * k.T + k.vfList[j] / 3) * 9 + 3 * (k.vfList[j] % 3);
-      g = g + mk(k.dN.read(b), k.dN.read(b + 1), k.dN.read(b + 2));
-    }
+// Vertex-normal and position gathers: vertex p's sum runs over "terms" (one per (view, vertex-triangle entry),
+// then one per vertex-triangle entry for the face-normal chain). The CPU adds them in order; CUDA gives each
+// vertex 8 lanes (term q to lane q % 8) and reduces the lanes with a fixed shuffle tree (deterministic).
+FG_HDI int vertexDegree(const Kern& k, int p) { return k.vfOff[p + 1] - k.vfOff[p]; }
+// Pass 1 terms: dL/dn_v summed over the vertex's triangles' corners and the views (from dN).
+FG_HDI V3 normalGradTerm(const Kern& k, int p, int q) {
+  const int deg = vertexDegree(k, p);
+  const int v = q / deg, j = k.vfOff[p] + (q - v * deg);
+  int64_t b = (int64_t(v) * k.T + k.vfList[j] / 3) * 9 + 3 * (k.vfList[j] % 3);
+  return mk(k.dN.read(b), k.dN.read(b + 1), k.dN.read(b + 2));
+}
+// Pass 1 finish: dL/dm_v (m_v = the unnormalised normal sum) from dL/dn_v.
+FG_HDI void normalsBackward1Finish(const Kern& k, int p, V3 g) {
   V3 n = loadP(k.vn, p);
   float len = k.vlen[p];
   V3 d = len > 0.f ? (1.f / len) * (g - dot(n, g) * n) : mk(0, 0, 0);
@@ -741,45 +868,54 @@ FG_HDI void normalsBackward1Elem(const Kern& k, int p) {
   k.dm[3 * p + 1] = d.y;
   k.dm[3 * p + 2] = d.z;
 }
-// Pass 2 (gather over the vertex's triangles): dPositions = edge-function chain (per view, from dW) +
-// face-normal chain.  For corner c of a triangle, dL/dP_c = P_{c+1} x W_{c+2} + W_{c+1} x P_{c+2}.
+FG_HDI void normalsBackward1Elem(const Kern& k, int p) {
+  V3 g = mk(0, 0, 0);
+  const int n = k.V * vertexDegree(k, p);
+  for (int q = 0; q < n; ++q) g = g + normalGradTerm(k, p, q);
+  normalsBackward1Finish(k, p, g);
+}
+// Pass 2 terms: dPositions = edge-function chain (per view, from dW) + face-normal chain.  For corner c of a
+// triangle, dL/dP_c = P_{c+1} x W_{c+2} + W_{c+1} x P_{c+2}.
+FG_HDI int positionGradTerms(const Kern& k, int p, bool withNormals) {
+  const int deg = vertexDegree(k, p);
+  return (k.dW.on() ? k.V * deg : 0) + (withNormals ? deg : 0);
+}
+FG_HDI V3 positionGradTerm(const Kern& k, int p, int q) {
+  const int deg = vertexDegree(k, p);
+  if (k.dW.on()) {
+    if (q < k.V * deg) {
+      const int v = q / deg, j = k.vfOff[p] + (q - v * deg);
+      const float* hv = k.hv + int64_t(v) * k.P * 3;
+      V3 Pc = loadP(hv, p);
+      int t = k.vfList[j] / 3, c = k.vfList[j] % 3;
+      int c1 = c == 2 ? 0 : c + 1, c2 = c == 0 ? 2 : c - 1;
+      V3 P1 = loadP(hv, k.tri[3 * t + c1]), P2 = loadP(hv, k.tri[3 * t + c2]);
+      float inv = 1.f / wScale(k, v, Pc, P1, P2);
+      int64_t b = (int64_t(v) * k.T + t) * 9;
+      V3 W1 = mk(k.dW.read(b + 3 * c1), k.dW.read(b + 3 * c1 + 1), k.dW.read(b + 3 * c1 + 2));
+      V3 W2 = mk(k.dW.read(b + 3 * c2), k.dW.read(b + 3 * c2 + 1), k.dW.read(b + 3 * c2 + 2));
+      return hvToWorld(k, v, inv * (cross(P1, W2) + cross(W1, P2)));
+    }
+    q -= k.V * deg;
+  }
+  const int j = k.vfOff[p] + q;
+  int t = k.vfList[j] / 3, corner = k.vfList[j] % 3;
+  int i0 = k.tri[3 * t], i1 = k.tri[3 * t + 1], i2 = k.tri[3 * t + 2];
+  V3 u = loadP(k.dm, i0) + loadP(k.dm, i1) + loadP(k.dm, i2);
+  V3 p0 = loadP(k.pos, i0), p1 = loadP(k.pos, i1), p2 = loadP(k.pos, i2);
+  V3 e1 = p1 - p0, e2 = p2 - p0;
+  V3 g1 = cross(e2, u), g2 = cross(u, e1);
+  if (corner == 0) return mk(0, 0, 0) - (g1 + g2);
+  return corner == 1 ? g1 : g2;
+}
 FG_HDI void normalsBackward2Elem(const Kern& k, int p, bool withNormals) {
   V3 acc = mk(0, 0, 0);
-  if (k.dW.on())
-    for (int v = 0; v < k.V; ++v) {
-      const float* hv = k.hv + int64_t(v) * k.P * 3;
-      V3 a = mk(0, 0, 0);
-      V3 Pc = loadP(hv, p);
-      for (int j = k.vfOff[p]; j < k.vfOff[p + 1]; ++j) {
-        int t = k.vfList[j] / 3, c = k.vfList[j] % 3;
-        int c1 = c == 2 ? 0 : c + 1, c2 = c == 0 ? 2 : c - 1;
-        V3 P1 = loadP(hv, k.tri[3 * t + c1]), P2 = loadP(hv, k.tri[3 * t + c2]);
-        float inv = 1.f / wScale(k, v, Pc, P1, P2);
-        int64_t b = (int64_t(v) * k.T + t) * 9;
-        V3 W1 = mk(k.dW.read(b + 3 * c1), k.dW.read(b + 3 * c1 + 1), k.dW.read(b + 3 * c1 + 2));
-        V3 W2 = mk(k.dW.read(b + 3 * c2), k.dW.read(b + 3 * c2 + 1), k.dW.read(b + 3 * c2 + 2));
-        a = a + inv * (cross(P1, W2) + cross(W1, P2));
-      }
-      acc = acc + hvToWorld(k, v, a);
-    }
-  if (withNormals) {
-    for (int j = k.vfOff[p]; j < k.vfOff[p + 1]; ++j) {
-      int t = k.vfList[j] / 3, corner = k.vfList[j] % 3;
-      int i0 = k.tri[3 * t], i1 = k.tri[3 * t + 1], i2 = k.tri[3 * t + 2];
-      V3 u = loadP(k.dm, i0) + loadP(k.dm, i1) + loadP(k.dm, i2);
-      V3 p0 = loadP(k.pos, i0), p1 = loadP(k.pos, i1), p2 = loadP(k.pos, i2);
-      V3 e1 = p1 - p0, e2 = p2 - p0;
-      V3 g1 = cross(e2, u), g2 = cross(u, e1);
-      if (corner == 0) acc = acc - (g1 + g2);
-      else if (corner == 1) acc = acc + g1;
-      else acc = acc + g2;
-    }
-  }
+  const int n = positionGradTerms(k, p, withNormals);
+  for (int q = 0; q < n; ++q) acc = acc + positionGradTerm(k, p, q);
   k.dPosOut[3 * p] = acc.x;
   k.dPosOut[3 * p + 1] = acc.y;
   k.dPosOut[3 * p + 2] = acc.z;
 }
-
 // ---- generic interpolation ------------------------------------------------------------------------------------------
 FG_HDI void interpolateElem(const InterpolateParams& p, float* out, int64_t pix) {
   int t = p.triId[pix];
