@@ -61,12 +61,25 @@ export interface BuildInfo {
   createdAt: string;
 }
 
+/** The model's tokenizer, copied by tools/export (a diffusers tokenizer/ folder: vocab.json + merges.txt). */
+export interface TokenizerInfo {
+  /** Folder relative to the manifest's folder. */
+  path: string;
+  /** Id after the end token in the padded 77 ids: 49407 (SD 1.x) or 0 (SD 2.x). */
+  padTokenId: number;
+}
+
 export interface EngineManifest {
   format: typeof MANIFEST_FORMAT;
   version: number;
   model: ModelSpec;
   engines: Record<string, EngineSpec>;
   build?: BuildInfo;
+  /** The diffusers scheduler_config.json, verbatim (informational; `model` carries what SDS uses). */
+  scheduler?: Record<string, unknown>;
+  tokenizer?: TokenizerInfo;
+  /** What exported the ONNX files (tools/export), informational. */
+  export?: Record<string, unknown>;
 }
 
 /** The tensors each engine must have (name → dtype constraint); see docs/tensorrt.md. */
@@ -91,6 +104,8 @@ export const REQUIRED_TENSORS: Record<string, { inputs: Record<string, TensorDty
 
 function engineKind(name: string): string | null {
   if (name.startsWith('controlnet_') && /^controlnet_[a-z0-9_]+$/.test(name)) return 'controlnet';
+  // a texture-tuned UNet (texture.prior.type 'unet'): the UNet's tensor set
+  if (/^unet_[a-z0-9_]+$/.test(name)) return 'unet';
   return name in REQUIRED_TENSORS && name !== 'controlnet' ? name : null;
 }
 
@@ -126,7 +141,7 @@ export function validateManifest(raw: unknown, file = MANIFEST_FILE, opts: { req
       const p = `engines.${name}`;
       const kind = engineKind(name);
       if (!kind) {
-        bad(p, `unknown engine name; expected one of ${KNOWN_ENGINES.join(', ')} (or controlnet_<name>)`);
+        bad(p, `unknown engine name; expected one of ${KNOWN_ENGINES.join(', ')} (or controlnet_<name>, unet_<name>)`);
         continue;
       }
       if (!isObj(e)) {
@@ -182,6 +197,16 @@ export function validateManifest(raw: unknown, file = MANIFEST_FILE, opts: { req
       for (const tn of lists.inputs.keys()) if (!allowed.has(tn)) bad(`${p}.inputs`, `unexpected input "${tn}" (the runtime binds only ${[...allowed].join(', ')})`);
     }
   }
+  if (raw.tokenizer !== undefined) {
+    const t = raw.tokenizer;
+    if (!isObj(t)) bad('tokenizer', 'expected {path, padTokenId}');
+    else {
+      if (typeof t.path !== 'string' || !t.path || path.isAbsolute(t.path) || t.path.split(/[\\/]/).includes('..')) bad('tokenizer.path', 'expected a relative path inside the manifest folder');
+      else if (opts.dir && !fs.existsSync(path.join(opts.dir, t.path))) bad('tokenizer.path', `folder not found: ${path.join(opts.dir, t.path)}`);
+      if (!(typeof t.padTokenId === 'number' && Number.isInteger(t.padTokenId) && t.padTokenId >= 0)) bad('tokenizer.padTokenId', `expected a token id, got ${JSON.stringify(t.padTokenId)}`);
+    }
+  }
+  for (const k of ['scheduler', 'export'] as const) if (raw[k] !== undefined && !isObj(raw[k])) bad(k, 'expected an object');
   if (raw.build !== undefined) {
     const b = raw.build;
     if (!isObj(b)) bad('build', 'expected an object');

@@ -26,6 +26,7 @@ import { render, shFromDirection, type RenderResult } from './raster';
 import { lookAt, intrinsicsFromFov, meshBounds, type PinholeCamera, type Vec3 } from './camera';
 import {
   runPipelineNative,
+  tensorrtConditioning,
   type PipelineNativeInput,
   type PipelineNativeResult,
   type PipelineProgress,
@@ -207,6 +208,22 @@ export async function nativeInput(cfg: RunConfig, device: DeviceName, model: Hea
       target.textureHeight = img.height;
     }
     input.target = target;
+  }
+  if (cfg.diffusion.backend === 'tensorrt') {
+    // the prompts as CLIP token ids (the engines' tokenizer) and the texture prior's control image
+    const engines = cfg.diffusion.engines!; // tensorrtProblem() has checked the folder
+    const c = await tensorrtConditioning({
+      engines,
+      prompt: cfg.prompt,
+      negativePrompt: cfg.negativePrompt,
+      viewPrompts: cfg.viewPrompts,
+      prior: cfg.texture.prior,
+      textureSize: t.rgb.textureSize,
+      uv: model.uv,
+      uvTri: model.uvTri,
+    });
+    input.diffusion = { ...input.diffusion, engines, codec: 'vae', text: c.text };
+    input.texture!.prior = { ...input.texture!.prior, ...c.prior };
   }
   return input;
 }

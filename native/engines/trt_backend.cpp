@@ -94,7 +94,10 @@ void TrtCodec::decode(const float* latents, int n, int height, int width, float*
 }
 
 // ---------------------------------------------------------------- denoiser
-TrtDenoiser::TrtDenoiser(std::shared_ptr<TrtEngineSet> set, int downsampleFactor) : set_(std::move(set)), unet_(set_->require("unet")), f_(downsampleFactor) {
+TrtDenoiser::TrtDenoiser(std::shared_ptr<TrtEngineSet> set, int downsampleFactor) : TrtDenoiser(std::move(set), downsampleFactor, "unet") {}
+
+TrtDenoiser::TrtDenoiser(std::shared_ptr<TrtEngineSet> set, int downsampleFactor, const std::string& unetName)
+    : set_(std::move(set)), unet_(set_->require(unetName)), f_(downsampleFactor) {
   set_->expect(unet_, "sample", true, FGTRT_FLOAT32);
   set_->expect(unet_, "timestep", true, FGTRT_FLOAT32);
   set_->expect(unet_, "encoder_hidden_states", true, FGTRT_FLOAT32);

@@ -63,6 +63,8 @@ class TrtCodec final : public Codec {
 class TrtDenoiser final : public Denoiser {
  public:
   TrtDenoiser(std::shared_ptr<TrtEngineSet> set, int downsampleFactor);
+  // Another UNet of the set with the UNet's tensors, e.g. the texture-tuned "unet_<name>" of the texture prior.
+  TrtDenoiser(std::shared_ptr<TrtEngineSet> set, int downsampleFactor, const std::string& unetName);
   Device device() const override { return Device::CUDA; }
   size_t workspaceBytes(const DenoiseRequest& r) const override;
   void predict(const DenoiseRequest& r, Workspace& ws, StreamHandle stream) override;

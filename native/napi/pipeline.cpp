@@ -1,11 +1,18 @@
 // Bindings for native/pipeline: runPipeline(input, onProgress?, cancelToken?) -> Promise<result>.
 // The input object is documented in lib/pipeline-native.ts (PipelineNativeInput); everything is copied into a
 // fg::pipe::PipelineInput on the JS thread, then the phases run on a worker thread (fgn::runAsync).
+#include <array>
+#include <cmath>
 #include <cstring>
+#include <fstream>
 #include <memory>
+#include <optional>
+#include <sstream>
+#include <sys/stat.h>
 #include "napi/async.hpp"
 #include "napi/common.hpp"
 #include "napi/domains.hpp"
+#include "pipeline/adapter.hpp"
 #include "pipeline/pipeline.hpp"
 
 namespace fgn {
@@ -177,8 +184,209 @@ void section(const char* prefix, F&& f) {
   }
 }
 
-std::shared_ptr<fg::pipe::PipelineInput> readInput(const Napi::Object& o) {
+// ------------------------------------------------------------------------------------------------ engines folder
+
+constexpr const char* kManifestFile = "faceg2e-engines.json";
+constexpr int32_t kClipVocabSize = 49408;
+
+bool isDirectory(const std::string& p) {
+  struct stat st;
+  return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+[[noreturn]] void manifestError(const std::string& file, const std::string& what) {
+  throw fg::Error(fg::ErrorCode::NoEngine, file + ": " + what + " (docs/tensorrt.md §2; rebuild the folder with `npx faceg2e-native engines build`)");
+}
+
+double manifestNumber(const Napi::Object& o, const char* key, const std::string& file, const std::string& path, bool positiveInt) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) manifestError(file, path + "." + key + ": expected a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || d <= 0 || (positiveInt && (d != std::floor(d) || d > 1e9))) manifestError(file, path + "." + key + ": expected a positive " + std::string(positiveInt ? "integer" : "number"));
+  return d;
+}
+
+// <dir>/faceg2e-engines.json (or a manifest file) -> EngineFolder; parsed with the engine's own JSON.parse.
+// E_NO_ENGINE naming the folder or file for every problem. The scheduler of the manifest's model section, when
+// given, must equal `sched` (the SDS noise schedule has to be the UNet's).
+fg::pipe::EngineFolder readEngineFolder(Napi::Env env, const std::string& where, const fg::sds::SchedulerConfig& sched) {
+  fg::pipe::EngineFolder f;
+  std::string dir = where;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  std::string file;
+  if (dir.size() > 5 && dir.compare(dir.size() - 5, 5, ".json") == 0 && !isDirectory(dir)) {
+    file = dir;
+    size_t slash = dir.find_last_of('/');
+    dir = slash == std::string::npos ? "." : dir.substr(0, slash);
+  } else {
+    file = dir + "/" + kManifestFile;
+  }
+  f.dir = dir;
+  f.manifestFile = file;
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0)
+    throw fg::Error(fg::ErrorCode::NoEngine, "the TensorRT engines folder " + dir + " (diffusion.engines) does not exist; build it with `npx faceg2e-native engines build --onnx <onnx folder> --out " + dir + "` (docs/tensorrt.md §3)");
+  std::ifstream in(file, std::ios::binary);
+  if (!in)
+    throw fg::Error(fg::ErrorCode::NoEngine, "the engines folder " + dir + " (diffusion.engines) has no " + kManifestFile + " (" + file + " cannot be read); build it with `npx faceg2e-native engines build --onnx <onnx folder> --out " + dir + "`");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  Napi::Value parsed;
+  try {
+    Napi::Object json = env.Global().Get("JSON").As<Napi::Object>();
+    parsed = json.Get("parse").As<Napi::Function>().Call(json, {Napi::String::New(env, ss.str())});
+  } catch (const Napi::Error& e) {
+    manifestError(file, std::string("not valid JSON: ") + e.Message());
+  }
+  if (!parsed.IsObject()) manifestError(file, "expected a JSON object");
+  Napi::Object m = parsed.As<Napi::Object>();
+  if (getString(m, "format", "") != "faceg2e-engines") manifestError(file, "format: expected \"faceg2e-engines\"");
+  if (getNumber(m, "version", 0) != 1) manifestError(file, "version: expected 1");
+  if (!m.Get("model").IsObject()) manifestError(file, "model: expected an object");
+  Napi::Object model = m.Get("model").As<Napi::Object>();
+  f.latentChannels = int(manifestNumber(model, "latentChannels", file, "model", true));
+  f.downsampleFactor = int(manifestNumber(model, "downsampleFactor", file, "model", true));
+  f.scalingFactor = float(manifestNumber(model, "scalingFactor", file, "model", false));
+  f.embedDim = int(manifestNumber(model, "textEmbedDim", file, "model", true));
+  f.maxTokens = int(manifestNumber(model, "maxTokens", file, "model", true));
+  if (f.latentChannels != 4) manifestError(file, "model.latentChannels: the pipeline's latent texture has 4 channels, got " + std::to_string(f.latentChannels));
+  // the noise schedule
+  auto differs = [&](const std::string& what, const std::string& ours, const std::string& theirs) {
+    throw fg::Error(fg::ErrorCode::InvalidArgument, "diffusion.scheduler." + what + " is " + ours + " but the engines' UNet was trained with " + theirs +
+                                                        " (model." + what + " in " + file + "); the SDS noise schedule must be the UNet's");
+  };
+  auto num = [](double v) {
+    std::ostringstream o;
+    o << v;
+    return o.str();
+  };
+  if (model.Get("numTrainTimesteps").IsNumber() && int(model.Get("numTrainTimesteps").As<Napi::Number>().Int32Value()) != sched.numTrainTimesteps)
+    differs("numTrainTimesteps", std::to_string(sched.numTrainTimesteps), num(model.Get("numTrainTimesteps").As<Napi::Number>().DoubleValue()));
+  for (const char* k : {"betaStart", "betaEnd"}) {
+    if (!model.Get(k).IsNumber()) continue;
+    double theirs = model.Get(k).As<Napi::Number>().DoubleValue(), ours = std::string(k) == "betaStart" ? sched.betaStart : sched.betaEnd;
+    if (std::fabs(theirs - ours) > 1e-9 * std::max(1.0, std::fabs(theirs))) differs(k, num(ours), num(theirs));
+  }
+  if (model.Get("betaSchedule").IsString()) {
+    std::string b = model.Get("betaSchedule").As<Napi::String>().Utf8Value();
+    if (fg::sds::parseBetaSchedule(b) != sched.betaSchedule) differs("betaSchedule", sched.betaSchedule == fg::sds::BetaSchedule::Linear ? "linear" : "scaled_linear", b);
+  }
+  if (model.Get("prediction").IsString()) {
+    std::string pr = model.Get("prediction").As<Napi::String>().Utf8Value();
+    if (fg::sds::parsePrediction(pr) != sched.prediction) differs("predictionType", sched.prediction == fg::sds::Prediction::Epsilon ? "epsilon" : "v_prediction", pr);
+  }
+  // engines with plans
+  if (!m.Get("engines").IsObject()) manifestError(file, "engines: expected an object");
+  Napi::Object engines = m.Get("engines").As<Napi::Object>();
+  Napi::Array names = engines.GetPropertyNames();
+  for (uint32_t i = 0; i < names.Length(); ++i) {
+    std::string name = names.Get(i).ToString().Utf8Value();
+    Napi::Value e = engines.Get(name);
+    if (!e.IsObject()) manifestError(file, "engines." + name + ": expected an object");
+    Napi::Value plan = e.As<Napi::Object>().Get("plan");
+    if (plan.IsUndefined()) continue;
+    if (!plan.IsString()) manifestError(file, "engines." + name + ".plan: expected a file name");
+    std::string pl = plan.As<Napi::String>().Utf8Value();
+    if (pl.empty() || pl[0] == '/' || pl.find("..") != std::string::npos) manifestError(file, "engines." + name + ".plan: expected a relative path inside the folder");
+    f.plans.push_back({name, dir + "/" + pl});
+  }
+  // build section
+  Napi::Value bv = m.Get("build");
+  if (bv.IsObject()) {
+    Napi::Object b = bv.As<Napi::Object>();
+    f.builtTensorRT = getString(b, "tensorrt", "");
+    if (f.builtTensorRT.empty()) manifestError(file, "build.tensorrt: expected a TensorRT version");
+    if (!b.Get("gpu").IsObject()) manifestError(file, "build.gpu: expected {name, computeCapability}");
+    Napi::Object g = b.Get("gpu").As<Napi::Object>();
+    f.builtGpuName = getString(g, "name", "");
+    f.builtComputeCapability = getString(g, "computeCapability", "");
+    Napi::Value pv = b.Get("profiles");
+    if (!pv.IsObject()) manifestError(file, "build.profiles: expected {batch, resolutions}");
+    Napi::Object pr = pv.As<Napi::Object>();
+    Napi::Value batch = pr.Get("batch"), res = pr.Get("resolutions");
+    if (!batch.IsArray() || batch.As<Napi::Array>().Length() != 2) manifestError(file, "build.profiles.batch: expected [min, max]");
+    f.minBatch = batch.As<Napi::Array>().Get(uint32_t(0)).ToNumber().Int32Value();
+    f.maxBatch = batch.As<Napi::Array>().Get(uint32_t(1)).ToNumber().Int32Value();
+    if (f.minBatch < 1 || f.maxBatch < f.minBatch) manifestError(file, "build.profiles.batch: expected 1 <= min <= max");
+    if (!res.IsArray() || res.As<Napi::Array>().Length() == 0) manifestError(file, "build.profiles.resolutions: expected [[height, width], ...]");
+    Napi::Array ra = res.As<Napi::Array>();
+    for (uint32_t i = 0; i < ra.Length(); ++i) {
+      Napi::Value r = ra.Get(i);
+      if (!r.IsArray() || r.As<Napi::Array>().Length() != 2) manifestError(file, "build.profiles.resolutions[" + std::to_string(i) + "]: expected [height, width]");
+      int h = r.As<Napi::Array>().Get(uint32_t(0)).ToNumber().Int32Value(), w = r.As<Napi::Array>().Get(uint32_t(1)).ToNumber().Int32Value();
+      if (h <= 0 || w <= 0) manifestError(file, "build.profiles.resolutions[" + std::to_string(i) + "]: expected positive sizes");
+      f.resolutions.push_back({h, w});
+    }
+  }
+  return f;
+}
+
+// The texture-tuned UNet of texture.prior.type 'unet': "unet_texture", else the one "unet_<name>" of the folder.
+std::string textureUnet(const fg::pipe::EngineFolder& f) {
+  std::vector<std::string> found;
+  for (const auto& p : f.plans)
+    if (p.name.rfind("unet_", 0) == 0) found.push_back(p.name);
+  for (const auto& n : found)
+    if (n == "unet_texture") return n;
+  if (found.size() == 1) return found[0];
+  if (found.empty())
+    throw fg::Error(fg::ErrorCode::NoEngine, "texture.prior.type 'unet' needs a texture-tuned UNet engine \"unet_<name>\" (with the UNet's tensors) in " + f.manifestFile +
+                                                 "; export one or use texture.prior.type 'canny'");
+  std::string list;
+  for (const auto& n : found) list += (list.empty() ? "" : ", ") + n;
+  throw fg::Error(fg::ErrorCode::InvalidArgument, "texture.prior.engine: " + f.manifestFile + " has several texture UNets (" + list + "); name one");
+}
+
+// TensorRT: the engines of the render and prior terms, the prompts present, the planned shapes, and the fast
+// checks (plan files, TensorRT, device, build, profiles) before any work starts.
+void finishNetwork(fg::pipe::PipelineInput& in, fg::pipe::NetworkRun& net, const std::string& priorType, const std::string& priorEngine) {
+  fg::pipe::TextureSettings& ts = in.texture;
+  const fg::pipe::DiffusionSettings& ds = in.diffusion;
+  const int f = net.folder.downsampleFactor;
+  const bool texture = ts.enabled && ts.iterations > 0;
+  const bool prior = texture && ts.priorEnabled && ts.priorWeight > 0.f;
+  net.depthControl = texture && ts.controlEnabled && ts.controlScale != 0.f ? ts.controlName : "";
+  if (prior) {
+    if (!priorEngine.empty()) net.priorEngine = priorEngine;
+    else if (priorType == "unet") net.priorEngine = textureUnet(net.folder);
+    else net.priorEngine = "controlnet_" + priorType;
+    ts.priorControlName = net.priorEngine;
+    if (net.priorEngine.rfind("unet_", 0) == 0) {
+      // The pipeline hands the prior term's control to the denoiser; a control named after the texture UNet routes
+      // the term to that UNet (its image is not read). The latent stage passes it only when S == Ls·f.
+      if (ts.priorControl.empty()) {
+        ts.priorControl.assign(3, 0.f);
+        ts.priorControlSize = 1;
+      }
+      FG_CHECK_ARG(ts.latentIterations == 0 || ts.textureSize == ts.latentSize * f,
+                   "texture.prior.type 'unet': the latent stage's prior term reaches " + net.priorEngine + " only when texture.rgb.textureSize (" +
+                       std::to_string(ts.textureSize) + ") == texture.latent.textureSize (" + std::to_string(ts.latentSize) + ") x " + std::to_string(f));
+    }
+  }
+  // the prompts: ids or embeddings for every slot the run uses
+  const std::vector<float>* embs[fg::pipe::kTextSlots] = {&ds.textUncond, &ds.textFront, &ds.textSide, &ds.textBack, &ds.textPrior};
+  for (int k = 0; k < fg::pipe::kTextSlots; ++k) {
+    if (k == fg::pipe::kTextPrior && !prior) continue;
+    const char* key = fg::pipe::textSlotName(k);
+    if (net.ids[size_t(k)].empty() && embs[k]->empty())
+      throw fg::Error(fg::ErrorCode::InvalidArgument, std::string("diffusion.text: the TensorRT denoiser needs the '") + key + "' prompt: token ids (diffusion.text.ids." + key +
+                                                          ", from lib/pipeline-native.ts textConditioning) or an embedding (diffusion.text." + key + ")");
+  }
+  net.planned = fg::pipe::planRequests(in, f);
+  fg::pipe::checkNetworkRun(net, fg::parseDevice(in.device));
+}
+
+struct ReadInput {
+  std::shared_ptr<fg::pipe::PipelineInput> input;
+  std::shared_ptr<fg::pipe::NetworkRun> network;  // denoiser 'tensorrt' only
+};
+
+ReadInput readInput(const Napi::Object& o) {
   auto in = std::make_shared<fg::pipe::PipelineInput>();
+  std::shared_ptr<fg::pipe::NetworkRun> net;
+  std::array<std::vector<int32_t>, fg::pipe::kTextSlots> ids;
+  std::string priorType = "canny", priorEngine, enginesDir;
+  bool tokensGiven = false;
   in->device = getString(o, "device", "cpu");
   if (in->device == "cuda") getDevice(o);  // E_NO_CUDA_DEVICE early, with the reason
   else FG_CHECK_ARG(in->device == "cpu", "device: expected 'cpu' or 'cuda', got '" + in->device + "'");
@@ -218,7 +426,8 @@ std::shared_ptr<fg::pipe::PipelineInput> readInput(const Napi::Object& o) {
   std::string den = getString(d, "denoiser", "target");
   FG_CHECK_ARG(den == "target" || den == "tensorrt", "diffusion.denoiser: expected 'target' or 'tensorrt', got '" + den + "'");
   ds.targetDenoiser = den == "target";
-  ds.codec = getString(d, "codec", "identity");
+  ds.codec = getString(d, "codec", ds.targetDenoiser ? "identity" : "vae");
+  enginesDir = getString(d, "engines", "");
   ds.poolingScale = float(getNumber(d, "poolingScale", 1.0));
   Napi::Object sc = optObject(d, "scheduler");
   ds.scheduler.numTrainTimesteps = int(getInt(sc, "numTrainTimesteps", 1000, 2, 100000));
@@ -239,17 +448,59 @@ std::shared_ptr<fg::pipe::PipelineInput> readInput(const Napi::Object& o) {
   Napi::Object text = optObject(d, "text");
   ds.tokens = int(getInt(text, "tokens", 77, 1, 4096));
   ds.embedDim = int(getInt(text, "embedDim", 768, 1, 65536));
-  size_t e = size_t(ds.tokens) * ds.embedDim;
+  tokensGiven = has(text, "tokens") || has(text, "embedDim");
   auto emb = [&](const char* key, std::vector<float>& out) {
-    if (has(text, key)) out = copyTyped<float>(text, key, "diffusion.text", e);
+    if (has(text, key)) out = copyTyped<float>(text, key, "diffusion.text");  // sizes checked below
   };
   emb("front", ds.textFront);
   emb("side", ds.textSide);
   emb("back", ds.textBack);
   emb("uncond", ds.textUncond);
   emb("texturePrior", ds.textPrior);
+  // token ids of the prompts (TensorRT: encoded once at setup by the engines' text encoder)
+  Napi::Object idObj = optObject(text, "ids");
+  for (int k = 0; k < fg::pipe::kTextSlots; ++k) {
+    const char* key = fg::pipe::textSlotName(k);
+    if (!has(idObj, key)) continue;
+    ids[size_t(k)] = copyTyped<int32_t>(idObj, key, "diffusion.text.ids");
+    for (int32_t id : ids[size_t(k)])
+      FG_CHECK_ARG(id >= 0 && id < kClipVocabSize, std::string("diffusion.text.ids.") + key + ": token id " + std::to_string(id) + " is outside CLIP's vocabulary [0, " + std::to_string(kClipVocabSize) + ")");
+  }
 
   });
+  // the engines folder (TensorRT), then the text conditioning's sizes
+  {
+    fg::pipe::DiffusionSettings& ds = in->diffusion;
+    if (!ds.targetDenoiser) {
+      if (enginesDir.empty())
+        throw fg::Error(fg::ErrorCode::NoEngine, "diffusion.engines: the TensorRT denoiser needs the folder built by `npx faceg2e-native engines build` (docs/tensorrt.md §3); "
+                                                 "without engines, use the target denoiser (diffusion.denoiser 'target')");
+      net = std::make_shared<fg::pipe::NetworkRun>();
+      net->folder = readEngineFolder(o.Env(), enginesDir, ds.scheduler);
+      const fg::pipe::EngineFolder& f = net->folder;
+      if (tokensGiven && (ds.tokens != f.maxTokens || ds.embedDim != f.embedDim))
+        throw fg::Error(fg::ErrorCode::InvalidArgument, "diffusion.text: tokens x embedDim " + std::to_string(ds.tokens) + "x" + std::to_string(ds.embedDim) + " differ from the engines' " +
+                                                            std::to_string(f.maxTokens) + "x" + std::to_string(f.embedDim) + " (model.maxTokens / model.textEmbedDim in " + f.manifestFile + ")");
+      ds.tokens = f.maxTokens;
+      ds.embedDim = f.embedDim;
+      FG_CHECK_ARG(ds.codec == "vae", "diffusion.codec: the TensorRT denoiser uses the engines' VAE ('vae'), got '" + ds.codec + "'");
+      net->ids = ids;
+    } else {
+      for (const auto& v : ids) FG_CHECK_ARG(v.empty(), "diffusion.text.ids: token ids need the TensorRT denoiser (diffusion.denoiser 'tensorrt'); the target denoiser takes no text");
+    }
+    const size_t e = size_t(ds.tokens) * ds.embedDim;
+    const std::vector<float>* embs[fg::pipe::kTextSlots] = {&ds.textUncond, &ds.textFront, &ds.textSide, &ds.textBack, &ds.textPrior};
+    for (int k = 0; k < fg::pipe::kTextSlots; ++k) {
+      const char* key = fg::pipe::textSlotName(k);
+      if (!embs[k]->empty())
+        FG_CHECK_ARG(embs[k]->size() == e, std::string("diffusion.text.") + key + ": expected tokens x embedDim = " + std::to_string(ds.tokens) + "x" + std::to_string(ds.embedDim) +
+                                               " = " + std::to_string(e) + " floats, got " + std::to_string(embs[k]->size()));
+      if (!ids[size_t(k)].empty())
+        FG_CHECK_ARG(ids[size_t(k)].size() == size_t(ds.tokens), std::string("diffusion.text.ids.") + key + ": expected " + std::to_string(ds.tokens) + " token ids (the padded prompt), got " +
+                                                                  std::to_string(ids[size_t(k)].size()));
+      FG_CHECK_ARG(ids[size_t(k)].empty() || embs[k]->empty(), std::string("diffusion.text: give either ids.") + key + " or the embedding " + key + ", not both");
+    }
+  }
   // geometry
   section("geometry", [&] {
   Napi::Object g = optObject(o, "geometry");
@@ -331,7 +582,9 @@ std::shared_ptr<fg::pipe::PipelineInput> readInput(const Napi::Object& o) {
   ts.priorEnabled = getBool(pr, "enabled", true);
   ts.priorWeight = float(getNumber(pr, "weight", 3.0));
   ts.priorGuidance = float(getNumber(pr, "guidanceScale", 1.0));
-  ts.priorControlName = "controlnet_" + getString(pr, "type", "canny");
+  priorType = getString(pr, "type", "canny");
+  priorEngine = getString(pr, "engine", "");
+  ts.priorControlName = priorEngine.empty() ? "controlnet_" + priorType : priorEngine;
   if (has(pr, "control")) {
     ts.priorControl = copyTyped<float>(pr, "control", "texture.prior");
     ts.priorControlSize = int(getInt(pr, "controlSize", 0, 1, 8192));
@@ -378,7 +631,8 @@ std::shared_ptr<fg::pipe::PipelineInput> readInput(const Napi::Object& o) {
     in->hasCheckpoint = true;
     in->checkpoint = readCheckpoint(optObject(o, "checkpoint"));
   }
-  return in;
+  if (net) finishNetwork(*in, *net, priorType, priorEngine);
+  return {in, net};
 }
 
 Napi::Float32Array f32(Napi::Env env, const std::vector<float>& v) {
@@ -482,9 +736,14 @@ Napi::Value runPipelineJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   FGN_TRY
   Napi::Object o = argObject(info, 0, "runPipeline");
-  std::shared_ptr<fg::pipe::PipelineInput> in = readInput(o);
+  ReadInput read = readInput(o);
+  std::shared_ptr<fg::pipe::PipelineInput> in = read.input;
+  std::shared_ptr<const fg::pipe::NetworkRun> net = read.network;
   fg::CancelTokenPtr token = tokenFrom(info.Length() > 2 ? info[2] : env.Undefined());
-  return runAsync(env, "faceg2e:pipeline", info.Length() > 1 ? info[1] : env.Undefined(), token, [in, token](Progress& p) -> ResultFn {
+  return runAsync(env, "faceg2e:pipeline", info.Length() > 1 ? info[1] : env.Undefined(), token, [in, net, token](Progress& p) -> ResultFn {
+    // the engines (TensorRT) reach makeBackend() through the run's DiffusionSettings while the run lasts
+    std::optional<fg::pipe::NetworkAttachment> attached;
+    if (net) attached.emplace(in->diffusion, net);
     auto result = std::make_shared<fg::pipe::PipelineResult>(
         fg::pipe::runPipeline(*in, token, [&p](const std::string& json) { p.send(json); }));
     return [result](Napi::Env e) { return resultToJs(e, *result); };
