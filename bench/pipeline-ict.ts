@@ -13,7 +13,7 @@ function arg(name: string, def: string): string {
 }
 
 export async function ictInput(opts: { device: 'cpu' | 'cuda'; geometry: number; texture: number; size: number; texSize: number; parts?: string[] }): Promise<{ input: PipelineNativeInput; V: number }> {
-  const dir = path.resolve(__dirname, '..', '..', 'shared', 'models', 'ict-facekit-light');
+  const dir = path.resolve(process.env.FACEG2E_SHARED_DIR ?? path.resolve(__dirname, '..', '..', 'shared'), 'models', 'ict-facekit-light');
   const m = await importIct(dir, { parts: opts.parts ?? (process.env.PARTS === 'default' ? undefined : ICT_PARTS.map((p) => p[0])) });
   const Ki = m.identityNames.length;
   // a target head: a deterministic spread of identity coefficients (first modes larger)
@@ -64,4 +64,5 @@ async function main() {
   console.log(`ICT V=${V} on ${device}: ${(Date.now() - t0) / 1000}s`, r.timings, r.metrics);
   if (r.profile) for (const [k, v] of Object.entries(r.profile)) console.log(k.padEnd(28), v.meanMs.toFixed(3), 'ms x', v.count);
 }
-if (require.main === module) main().catch((e) => { console.error(e); process.exit(1); });
+// run only as the entry script (not when a bundled test imports ictInput from here)
+if (require.main === module && /pipeline-ict(\.ts|\.js)?$/.test(process.argv[1] ?? '')) main().catch((e) => { console.error(e); process.exit(1); });

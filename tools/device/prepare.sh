@@ -28,6 +28,7 @@ if [ -d "$ICT" ] && [ -f dist/cli/main.js ]; then
   fi
   # what the GPU tests read from ../shared (FACEG2E_SHARED_DIR there)
   [ -f .device/shared.tar.xz ] || tar -C .. -cf - shared/models/ict-facekit-light/generic_neutral_mesh.obj \
-    shared/models/ict-facekit-light/identity_deltas.npy shared/models/ict-facekit-light/expression_deltas.npy | xz -T2 -6 > .device/shared.tar.xz
+    shared/models/ict-facekit-light/identity_deltas.npy shared/models/ict-facekit-light/expression_deltas.npy \
+    shared/models/ict-facekit-light/mode_names.json shared/models/ict-facekit-light/vertex_indices.json | xz -T2 -6 > .device/shared.tar.xz
 fi
 du -sh .device build-device/Release/faceg2e.node
