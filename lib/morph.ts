@@ -9,6 +9,7 @@
  *
  * See docs/morph.md for the maths, the conventions and the C++ API the pipeline uses.
  */
+import { float16ToFloat32, float32ToFloat16 } from './io/npy';
 import { loadNative, type DeviceName } from './native';
 import { callNative, FaceG2EError } from './errors';
 
@@ -327,53 +328,13 @@ export function timeMorph(
 
 // ---------------------------------------------------------------- float16 helpers
 
-const f32buf = new Float32Array(1);
-const u32buf = new Uint32Array(f32buf.buffer);
-
-/** IEEE half bits of x (round to nearest even). */
-export function floatToHalf(x: number): number {
-  f32buf[0] = x;
-  const b = u32buf[0];
-  const sign = (b >>> 16) & 0x8000;
-  const e = (b >>> 23) & 0xff;
-  let m = b & 0x7fffff;
-  if (e === 255) return sign | 0x7c00 | (m ? 0x200 : 0);
-  const he = e - 127 + 15;
-  if (he >= 31) return sign | 0x7c00;
-  if (he <= 0) {
-    if (he < -10) return sign;
-    m |= 0x800000;
-    const shift = 14 - he;
-    let hm = m >>> shift;
-    const rem = m & ((1 << shift) - 1);
-    const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && hm & 1)) hm++;
-    return sign | hm;
-  }
-  let out = sign | (he << 10) | (m >>> 13);
-  const rem = m & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && out & 1)) out++;
-  return out;
-}
-
-/** The number encoded by half bits h. */
-export function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >>> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
-}
-
+/** fp16 helpers (one implementation, in lib/io/npy.ts): half bits <-> numbers, and whole arrays. */
+export { floatToHalf, halfToFloat } from './io/npy';
+/** float values -> float16 bits (round to nearest even). */
 export function toHalf(a: ArrayLike<number>): Uint16Array {
-  const out = new Uint16Array(a.length);
-  for (let i = 0; i < a.length; i++) out[i] = floatToHalf(a[i]);
-  return out;
+  return float32ToFloat16(a);
 }
-
+/** float16 bits -> float32. */
 export function fromHalf(a: Uint16Array): Float32Array {
-  const out = new Float32Array(a.length);
-  for (let i = 0; i < a.length; i++) out[i] = halfToFloat(a[i]);
-  return out;
+  return float16ToFloat32(a);
 }

@@ -26,7 +26,9 @@ FG_HDI void mulhilo(uint32_t a, uint32_t b, uint32_t& hi, uint32_t& lo) {
 
 FG_HDI U4 philox4x32_10(U4 c, uint32_t k0, uint32_t k1) {
   constexpr uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
+#if defined(__CUDACC__)
 #pragma unroll
+#endif
   for (int r = 0; r < 10; ++r) {
     uint32_t hi0, lo0, hi1, lo1;
     mulhilo(M0, c.x, hi0, lo0);

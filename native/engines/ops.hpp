@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include "core/half.hpp"
 #include "core/hd.hpp"
 #include "core/memory.hpp"
 #include "engines/interfaces.hpp"
@@ -12,47 +13,7 @@
 namespace fg {
 namespace engines {
 
-FG_HDI float halfBitsToFloat(uint16_t h) {
-  uint32_t sign = uint32_t(h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1fu;
-  uint32_t man = h & 0x3ffu;
-  uint32_t bits;
-  if (exp == 0) {
-    if (man == 0) bits = sign;
-    else {  // subnormal: normalise
-      int e = -1;
-      do { ++e; man <<= 1; } while ((man & 0x400u) == 0);
-      bits = sign | (uint32_t(127 - 15 - e) << 23) | ((man & 0x3ffu) << 13);
-    }
-  } else if (exp == 31) bits = sign | 0x7f800000u | (man << 13);
-  else bits = sign | ((exp + 112u) << 23) | (man << 13);
-  float f;
-  memcpy(&f, &bits, 4);
-  return f;
-}
-
-FG_HDI uint16_t floatToHalfBits(float f) {
-  uint32_t x;
-  memcpy(&x, &f, 4);
-  uint32_t sign = (x >> 16) & 0x8000u;
-  uint32_t absx = x & 0x7fffffffu;
-  if (absx >= 0x7f800000u) return uint16_t(sign | 0x7c00u | (absx > 0x7f800000u ? 0x200u : 0u));  // inf / nan
-  if (absx >= 0x477ff000u) return uint16_t(sign | 0x7c00u);  // rounds to >= 65520: overflow to inf
-  if (absx < 0x38800000u) {  // subnormal half (or zero)
-    if (absx < 0x33000000u) return uint16_t(sign);  // < 2^-25: rounds to zero
-    uint32_t e = absx >> 23;
-    uint32_t m = (absx & 0x7fffffu) | 0x800000u;
-    uint32_t shift = 126u - e;  // 14..24
-    uint32_t r = m >> shift;
-    uint32_t rem = m & ((1u << shift) - 1u), half = 1u << (shift - 1u);
-    if (rem > half || (rem == half && (r & 1u))) ++r;
-    return uint16_t(sign | r);
-  }
-  uint32_t r = ((absx >> 13) - (112u << 10));
-  uint32_t rem = absx & 0x1fffu;
-  if (rem > 0x1000u || (rem == 0x1000u && (r & 1u))) ++r;
-  return uint16_t(sign | r);
-}
+// fp16 conversions: fg::halfBitsToFloat / fg::floatToHalfBits (core/half.hpp)
 
 void fillConstant(Device d, float* out, int64_t n, float value, StreamHandle s = nullptr);
 void fillConstantCpu(float* out, int64_t n, float value);

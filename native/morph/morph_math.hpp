@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include "core/half.hpp"
 #include "core/hd.hpp"
 #if defined(__CUDACC__)
 #include <cuda_fp16.h>
@@ -15,55 +16,9 @@
 namespace fg {
 namespace morph {
 
-// ---------------------------------------------------------------- float16 (IEEE half bits) -> float, exact
-FG_HDI float halfToFloat(uint16_t h) {
-#if defined(__CUDA_ARCH__)
-  return __half2float(__ushort_as_half(h));
-#else
-  uint32_t sign = uint32_t(h & 0x8000u) << 16;
-  uint32_t e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
-  uint32_t bits;
-  if (e == 0) {
-    if (m == 0) bits = sign;
-    else {  // subnormal: m * 2^-24, exact in float
-      float f = float(m) * 5.9604644775390625e-8f;
-      uint32_t fb;
-      std::memcpy(&fb, &f, 4);
-      bits = sign | fb;
-    }
-  } else if (e == 31) {
-    bits = sign | 0x7f800000u | (m << 13);
-  } else {
-    bits = sign | ((e + 112u) << 23) | (m << 13);
-  }
-  float out;
-  std::memcpy(&out, &bits, 4);
-  return out;
-#endif
-}
-
-// Host-side float -> half bits (round to nearest even), for tools and tests.
-inline uint16_t floatToHalf(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  uint32_t sign = (x >> 16) & 0x8000u;
-  uint32_t e = (x >> 23) & 0xffu, m = x & 0x7fffffu;
-  if (e == 255) return uint16_t(sign | 0x7c00u | (m ? 0x200u : 0u));
-  int32_t he = int32_t(e) - 127 + 15;
-  if (he >= 31) return uint16_t(sign | 0x7c00u);
-  if (he <= 0) {
-    if (he < -10) return uint16_t(sign);
-    m |= 0x800000u;
-    uint32_t shift = uint32_t(14 - he);
-    uint32_t hm = m >> shift, rem = m & ((1u << shift) - 1u), half = 1u << (shift - 1);
-    if (rem > half || (rem == half && (hm & 1u))) ++hm;
-    return uint16_t(sign | hm);
-  }
-  uint32_t hm = m >> 13, rem = m & 0x1fffu;
-  uint32_t out = sign | (uint32_t(he) << 10) | hm;
-  if (rem > 0x1000u || (rem == 0x1000u && (hm & 1u))) ++out;  // may carry into the exponent: correct
-  return uint16_t(out);
-}
+// float16 (IEEE half bits) <-> float: core/half.hpp
+FG_HDI float halfToFloat(uint16_t h) { return halfToFloatFast(h); }
+inline uint16_t floatToHalf(float f) { return floatToHalfBits(f); }
 
 // ---------------------------------------------------------------- small vector / matrix helpers
 FG_HDI float dot3(const float* a, const float* b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; }

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include "core/half.hpp"
 #include "core/hd.hpp"
 #include "raster/raster.hpp"
 
@@ -241,24 +242,6 @@ FG_HDI bool covers(const TriGeom& g, float px, float py, float nearZ, float farZ
   float S = add(add(e[0], e[1]), e[2]);
   z = div(g.D, S);
   return z >= nearZ && z <= farZ;
-}
-FG_HDI uint32_t floatBits(float z) {
-#if defined(__CUDA_ARCH__)
-  return __float_as_uint(z);
-#else
-  uint32_t b;
-  std::memcpy(&b, &z, 4);
-  return b;
-#endif
-}
-FG_HDI float bitsFloat(uint32_t b) {
-#if defined(__CUDA_ARCH__)
-  return __uint_as_float(b);
-#else
-  float z;
-  std::memcpy(&z, &b, 4);
-  return z;
-#endif
 }
 // Depth key: z > 0 here, so its float bits order like z; ties go to the lower triangle id.
 FG_HDI unsigned long long depthKey(float z, int t) {
