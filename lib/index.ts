@@ -20,7 +20,7 @@ export { readNpy, float16ToFloat32, float32ToFloat16 } from './io/npy';
 export * as sds from './sds';
 export { loadSchedulerConfig, NoiseScheduler, Optimizer, type SchedulerConfig } from './sds';
 export { MorphModel, evalMorph, morphBackward, vertexNormals, vertexNormalsBackward, coefL2, boundsPenalty, projectBounds, timeMorph, toHalf, fromHalf, floatToHalf, halfToFloat, type MorphModelData, type MorphSkinning, type MorphModelInfo, type MorphCoeffs, type MorphOptions, type MorphGradients, type Bounds, type MorphTiming } from './morph';
-export { render, renderBackward, interpolate, interpolateBackward, defaultSh, shFromDirection, shShade, encodeNormals, type RasterMesh, type Texture, type RenderOptions, type RenderResult, type RenderGradients, type BackwardOptions } from './raster';
+export { render, renderBackward, interpolate, interpolateBackward, mipPyramid, defaultSh, shFromDirection, shShade, encodeNormals, type RasterMesh, type Texture, type RenderOptions, type RenderResult, type RenderGradients, type BackwardOptions } from './raster';
 export { lookAt, intrinsicsFromFov, meshBounds, orbitCameras, type PinholeCamera, type BoundingBox, type OrbitOptions, type Vec3 } from './camera';
 export { writePng, encodePng, readImage, readImageFloat, type ImageData, type FloatImage } from './io/image';
 export * from './config';

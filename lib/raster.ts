@@ -49,6 +49,17 @@ export interface RenderOptions {
   depthRange?: ArrayLike<number>;
   /** Silhouette antialiasing (default true). */
   antialias?: boolean;
+  /**
+   * Mip-mapped minification (default false: bilinear). A box-filtered pyramid of the texture is built on every
+   * call; each pixel samples it trilinearly at lod = log2(max(|dUV/dx|·size, |dUV/dy|·size)) + lodBias from the
+   * analytic screen-space UV derivatives, clamped to [0, levels − 1]. Texel gradients reach the texture through
+   * the pyramid's adjoint; the lod itself is not differentiated (its gradient to positions is ignored).
+   */
+  mip?: boolean;
+  /** Maximum number of mip levels including level 0 (0 or undefined: all, down to 1×1; at most 32). */
+  mipLevels?: number;
+  /** Added to the level of detail (levels; > 0 blurs, < 0 sharpens). Default 0. */
+  lodBias?: number;
 }
 
 export interface RenderResult {
@@ -92,6 +103,7 @@ interface NativeRaster {
   rasterBackward(o: Record<string, unknown>): { dPositions: Float32Array; dTexture?: Float32Array };
   rasterInterpolate(o: Record<string, unknown>): Float32Array;
   rasterInterpolateBackward(o: Record<string, unknown>): Float32Array;
+  rasterMipPyramid(o: Record<string, unknown>): { width: number; height: number; data: Float32Array }[];
 }
 
 function native(): NativeRaster {
@@ -190,6 +202,19 @@ function buildArgs(mesh: RasterMesh, cameras: PinholeCamera[], o: RenderOptions)
     args.uvs = mesh.uvs;
     args.uvTri = asI32(mesh.uvTri, 'uvTri');
     if (o.background) args.background = Float32Array.from(o.background);
+    if (o.mip) {
+      args.mip = true;
+      if (o.mipLevels !== undefined) {
+        if (!Number.isInteger(o.mipLevels) || o.mipLevels < 0 || o.mipLevels > 32)
+          throw new FaceG2EError('E_INVALID_ARGUMENT', `mipLevels: expected an integer in [0, 32], got ${o.mipLevels}`);
+        args.mipLevels = o.mipLevels;
+      }
+      if (o.lodBias !== undefined) {
+        if (!Number.isFinite(o.lodBias) || Math.abs(o.lodBias) > 64)
+          throw new FaceG2EError('E_INVALID_ARGUMENT', `lodBias: expected a finite number in [-64, 64], got ${o.lodBias}`);
+        args.lodBias = o.lodBias;
+      }
+    }
   }
   return args;
 }
@@ -219,6 +244,25 @@ export function renderBackward(
   args.deterministic = backward.deterministic ?? false;
   if (backward.fixedPointScale !== undefined) args.fixedPointScale = backward.fixedPointScale;
   return callNative(() => native().rasterBackward(args));
+}
+
+/**
+ * The mip pyramid the renderer builds with `mip: true`: level 0 (a copy of the texture), then levels of
+ * max(1, width >> l) × max(1, height >> l) texels, each the mean of the 2×2 texels below it (clamped reads, so an
+ * odd size drops its last row/column).
+ */
+export function mipPyramid(texture: Texture, options: { mipLevels?: number; device?: DeviceName } = {}): Texture[] {
+  const levels = callNative(() =>
+    native().rasterMipPyramid({
+      texture: texture.data,
+      texWidth: texture.width,
+      texHeight: texture.height,
+      channels: texture.channels,
+      mipLevels: options.mipLevels ?? 0,
+      device: options.device ?? 'cpu',
+    }),
+  );
+  return levels.map((l) => ({ data: l.data, width: l.width, height: l.height, channels: texture.channels }));
 }
 
 export interface InterpolateInput {

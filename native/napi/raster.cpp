@@ -2,6 +2,7 @@
 // They are stateless (a RasterContext and workspace per call) and meant for tests, tools and small jobs; the
 // pipeline uses the C++ API (raster/raster.hpp) directly.
 #include <algorithm>
+#include <cmath>
 #include <memory>
 #include <optional>
 #include "napi/common.hpp"
@@ -74,6 +75,10 @@ void readInputs(const Napi::Object& o, Inputs& in) {
   else if (wrap == "repeat") p.wrap = fg::raster::Wrap::Repeat;
   else throw fg::Error(fg::ErrorCode::InvalidArgument, "wrap: expected 'clamp' or 'repeat', got '" + wrap + "'");
   p.flipV = getBool(o, "flipV", true);
+  p.mip = getBool(o, "mip", false);
+  p.mipLevels = int(getInt(o, "mipLevels", 0, 0, 32));
+  p.lodBias = float(getNumber(o, "lodBias", 0.0));
+  FG_CHECK_ARG(std::isfinite(p.lodBias) && std::fabs(p.lodBias) <= 64.f, "lodBias: expected a finite number in [-64, 64]");
 
   in.ctx = std::make_unique<RasterContext>(in.dev, tri.Data(), in.T, in.P);  // validates tri
   in.positions.emplace(stageIn(in.dev, pos));
@@ -158,8 +163,7 @@ Napi::Value rasterRender(const Napi::CallbackInfo& info) {
     sColor.emplace(stageOut(in.dev, color));
     out.color = sColor->ptr();
   }
-  fg::Workspace ws(in.dev, RasterContext::workspaceBytes(p.numViews, p.height, p.width, p.numVertices, p.numTriangles,
-                                                         p.channels, p.texWidth, p.texHeight));
+  fg::Workspace ws(in.dev, RasterContext::workspaceBytes(p));
   in.ctx->forward(p, out, ws, nullptr);
   sTri.finish(); sBary.finish(); sDepth.finish(); sMask.finish(); sNormal.finish(); sDepthImage.finish();
   if (sGrey) sGrey->finish();
@@ -187,8 +191,7 @@ Napi::Value rasterBackward(const Napi::CallbackInfo& info) {
   readInputs(o, in);
   const auto& p = in.p;
   size_t pix = size_t(p.numViews) * p.height * p.width;
-  fg::Workspace ws(in.dev, RasterContext::workspaceBytes(p.numViews, p.height, p.width, p.numVertices, p.numTriangles,
-                                                         p.channels, p.texWidth, p.texHeight));
+  fg::Workspace ws(in.dev, RasterContext::workspaceBytes(p));
   // forward into device scratch
   fg::Buffer<float> fGrey, fColor, fMask;
   fg::raster::RenderOutputs out;
@@ -322,8 +325,7 @@ Napi::Value rasterBenchmark(const Napi::CallbackInfo& info) {
   std::vector<float> hg(pix * p.channels);
   for (size_t i = 0; i < hg.size(); ++i) hg[i] = float((i * 2654435761u) % 1000) / 1000.f - 0.5f;
   dColor.upload(hg.data(), hg.size());
-  fg::Workspace ws(in.dev, RasterContext::workspaceBytes(p.numViews, p.height, p.width, p.numVertices, p.numTriangles, p.channels,
-                                                         p.texWidth, p.texHeight));
+  fg::Workspace ws(in.dev, RasterContext::workspaceBytes(p));
   fg::raster::RenderOutputs out;
   out.color = color.data();
   out.mask = mask.data();
@@ -365,6 +367,43 @@ Napi::Value rasterBenchmark(const Napi::CallbackInfo& info) {
   FGN_CATCH(env)
 }
 
+// rasterMipPyramid({texture, texWidth, texHeight, channels, mipLevels?, device?}) -> [{ width, height, data }] (levels
+// 0 (a copy of the texture), 1, ...: the pyramid the renderer builds with mip on)
+Napi::Value rasterMipPyramid(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  FGN_TRY
+  Napi::Object o = argObject(info, 0, "rasterMipPyramid");
+  fg::Device d = getDevice(o);
+  int tw = int(requireInt(o, "texWidth", 1, 1 << 16)), th = int(requireInt(o, "texHeight", 1, 1 << 16));
+  int C = int(requireInt(o, "channels", 1, 64));
+  int maxL = int(getInt(o, "mipLevels", 0, 0, 32));
+  auto tex = requireTyped<float>(o, "texture", size_t(tw) * th * C);
+  const int L = fg::raster::mipLevelCount(tw, th, maxL);
+  const size_t nf = fg::raster::mipPyramidFloats(tw, th, C, maxL);
+  auto sTex = stageIn(d, tex);
+  std::vector<float> host(nf);
+  if (nf > 0) {
+    fg::Buffer<float> pyr(d, nf);
+    fg::raster::buildMipPyramid(d, sTex.ptr(), tw, th, C, maxL, pyr.data(), nullptr);
+    pyr.download(host.data(), nf);
+  }
+  Napi::Array levels = Napi::Array::New(env, size_t(L));
+  for (int l = 0; l < L; ++l) {
+    const int w = fg::raster::mipDim(tw, l), h = fg::raster::mipDim(th, l);
+    const size_t n = size_t(w) * h * C;
+    auto a = Napi::Float32Array::New(env, n);
+    const float* src = l == 0 ? tex.Data() : host.data() + fg::raster::mipLevelOffset(tw, th, C, l);
+    std::copy(src, src + n, a.Data());
+    Napi::Object e = Napi::Object::New(env);
+    e.Set("width", w);
+    e.Set("height", h);
+    e.Set("data", a);
+    levels.Set(uint32_t(l), e);
+  }
+  return levels;
+  FGN_CATCH(env)
+}
+
 }  // namespace
 
 void initRaster(Napi::Env env, Napi::Object exports) {
@@ -373,6 +412,7 @@ void initRaster(Napi::Env env, Napi::Object exports) {
   setFn(env, exports, "rasterInterpolate", rasterInterpolate);
   setFn(env, exports, "rasterInterpolateBackward", rasterInterpolateBackward);
   setFn(env, exports, "rasterBenchmark", rasterBenchmark);
+  setFn(env, exports, "rasterMipPyramid", rasterMipPyramid);
 }
 
 }  // namespace fgn

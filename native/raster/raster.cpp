@@ -1,6 +1,7 @@
 // The rasteriser: RasterContext (topology, workspace carving, dispatch) and the CPU twin of every pass.
 #include "raster/raster.hpp"
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 #include "core/error.hpp"
@@ -104,6 +105,15 @@ Kern baseKern(const RenderParams& p, const RasterContext& ctx) {
   return k;
 }
 
+size_t mipForwardBytes(int texW, int texH, int C, bool mip, int mipLevels) {
+  if (!mip || texW < 1 || texH < 1 || C < 1) return 0;
+  return Workspace::aligned(mipPyramidFloats(texW, texH, C, mipLevels) * 4);
+}
+size_t mipBackwardBytes(int texW, int texH, int C, bool mip, int mipLevels) {
+  if (!mip || texW < 1 || texH < 1 || C < 1) return 0;
+  return Workspace::aligned(mipPyramidFloats(texW, texH, C, mipLevels) * 8);  // fixed point: 8 bytes
+}
+
 void checkParams(const RenderParams& p, const RasterContext& ctx, bool wantColor, bool wantGrey) {
   FG_CHECK_ARG(p.numVertices == ctx.numVertices(),
                "positions: expected " + std::to_string(ctx.numVertices()) + " vertices (the context's mesh), got " + std::to_string(p.numVertices));
@@ -121,6 +131,11 @@ void checkParams(const RenderParams& p, const RasterContext& ctx, bool wantColor
     FG_CHECK_ARG(p.texWidth >= 1 && p.texHeight >= 1 && p.channels >= 1 && p.channels <= 64,
                  "texture: expected width, height >= 1 and 1..64 channels, got " + std::to_string(p.texWidth) + "x" +
                      std::to_string(p.texHeight) + "x" + std::to_string(p.channels));
+    if (p.mip) {
+      FG_CHECK_ARG(p.mipLevels >= 0 && p.mipLevels <= 32, "mipLevels: expected 0 (all levels) to 32, got " + std::to_string(p.mipLevels));
+      FG_CHECK_ARG(std::isfinite(p.lodBias) && std::fabs(p.lodBias) <= 64.f,
+                   "lodBias: expected a finite number in [-64, 64], got " + std::to_string(p.lodBias));
+    }
   }
   if (wantGrey) FG_CHECK_ARG(p.sh != nullptr, "sh: grey shading needs [V,9] SH coefficients");
 }
@@ -129,6 +144,52 @@ void checkParams(const RenderParams& p, const RasterContext& ctx, bool wantColor
 size_t RasterContext::workspaceBytes(int V, int H, int W, int P, int T, int C, int texW, int texH) {
   Sizes s{V, H, W, P, T, std::max(C, 0), int64_t(std::max(texW, 0)) * std::max(texH, 0)};
   return forwardBytes(s) + backwardBytes(s);
+}
+size_t RasterContext::workspaceBytes(int V, int H, int W, int P, int T, int C, int texW, int texH, bool mip, int mipLevels) {
+  return workspaceBytes(V, H, W, P, T, C, texW, texH) + mipForwardBytes(texW, texH, C, mip, mipLevels) +
+         mipBackwardBytes(texW, texH, C, mip, mipLevels);
+}
+size_t RasterContext::workspaceBytes(const RenderParams& p) {
+  return workspaceBytes(p.numViews, p.height, p.width, p.numVertices, p.numTriangles, p.channels, p.texWidth, p.texHeight, p.mip,
+                        p.mipLevels);
+}
+
+// ---- mip pyramid ------------------------------------------------------------------------------------------------
+
+int mipLevelCount(int texWidth, int texHeight, int maxLevels) {
+  FG_CHECK_ARG(texWidth >= 1 && texHeight >= 1, "texture: expected width, height >= 1");
+  return mipCount(texWidth, texHeight, maxLevels);
+}
+int64_t mipLevelOffset(int texWidth, int texHeight, int channels, int level) {
+  FG_CHECK_ARG(level >= 1, "level: expected >= 1 (level 0 is the texture itself)");
+  return mipOffset(texWidth, texHeight, channels, level);
+}
+size_t mipPyramidFloats(int texWidth, int texHeight, int channels, int maxLevels) {
+  if (texWidth < 1 || texHeight < 1 || channels < 1) return 0;
+  return size_t(mipOffset(texWidth, texHeight, channels, mipCount(texWidth, texHeight, maxLevels)));
+}
+void mipBuildCpu(const float* tex, int tw, int th, int C, int L, float* pyr) {
+  for (int l = 1; l < L; ++l) {
+    const float* src = l == 1 ? tex : pyr + mipOffset(tw, th, C, l - 1);
+    float* dst = pyr + mipOffset(tw, th, C, l);
+    const int sw = mipDim(tw, l - 1), sh = mipDim(th, l - 1), dw = mipDim(tw, l), dh = mipDim(th, l);
+    parallelFor(int64_t(dw) * dh * C, [&](int64_t i) { mipDownElem(src, sw, sh, dst, dw, C, i); }, 4096);
+  }
+}
+void buildMipPyramid(Device d, const float* texture, int texWidth, int texHeight, int channels, int maxLevels, float* pyramid,
+                     StreamHandle s) {
+  NvtxRange range("raster/buildMipPyramid");
+  FG_CHECK_ARG(texture && pyramid, "buildMipPyramid: expected texture and pyramid arrays");
+  FG_CHECK_ARG(texWidth >= 1 && texHeight >= 1 && channels >= 1, "texture: expected width, height, channels >= 1");
+  FG_CHECK_ARG(maxLevels >= 0, "mipLevels: expected >= 0");
+  const int L = mipCount(texWidth, texHeight, maxLevels);
+  if (d == Device::CPU) return mipBuildCpu(texture, texWidth, texHeight, channels, L, pyramid);
+#if FG_HAVE_CUDA
+  mipBuildCuda(texture, texWidth, texHeight, channels, L, pyramid, s);
+#else
+  (void)s;
+  requireCudaDevice();
+#endif
 }
 
 // ---- forward --------------------------------------------------------------------------------------------------
@@ -159,6 +220,15 @@ RenderState RasterContext::forward(const RenderParams& p, const RenderOutputs& o
   k.oGrey = out.grey; k.oColor = out.color; k.oDepthImg = out.depthImage;
   if (!wantColor) { k.tex = nullptr; }
   if (!wantGrey) k.sh = nullptr;
+  if (wantColor && p.mip) {
+    // the pyramid is rebuilt from the current texture on every forward (levels 1.. in the workspace)
+    const int L = mipCount(p.texWidth, p.texHeight, p.mipLevels);
+    st.mipLevels = L;
+    if (L > 1) st.mipPyramid = ws.alloc<float>(mipPyramidFloats(p.texWidth, p.texHeight, p.channels, p.mipLevels));
+    k.mip = st.mipPyramid;
+    k.mipL = L;
+    k.lodBias = p.lodBias;
+  }
   if (dev_ == Device::CPU) {
     forwardCpu(k);
   } else {
@@ -188,6 +258,16 @@ void RasterContext::backward(const RenderParams& p, const RenderState& st, const
   if (!st.hasGrey) k.sh = nullptr;
   const int64_t texElems = st.hasColor ? int64_t(p.texWidth) * p.texHeight * p.channels : 0;
   k.hv = st.hv; k.vn = st.vnormal; k.vlen = st.vnormalLen; k.keys = st.keys; k.facing = st.facing; k.tg = st.triGeom;
+  if (st.hasColor && st.mipLevels > 0) {
+    FG_CHECK_ARG(p.mip, "mip: the forward pass used mip-mapping, the backward params do not");
+    FG_CHECK_ARG(st.mipLevels == mipCount(p.texWidth, p.texHeight, p.mipLevels) && (st.mipLevels == 1 || st.mipPyramid),
+                 "mipLevels: differs from the forward pass");
+    k.mip = st.mipPyramid;
+    k.mipL = st.mipLevels;
+    k.lodBias = p.lodBias;
+  } else {
+    FG_CHECK_ARG(!(st.hasColor && p.mip), "mip: the backward params ask for mip-mapping, the forward pass did not use it");
+  }
   k.gColor = st.hasColor ? g.dColor : nullptr;
   k.gGrey = st.hasGrey ? g.dGrey : nullptr;
   k.gMask = p.antialias ? g.dMask : nullptr;
@@ -217,6 +297,18 @@ void RasterContext::backward(const RenderParams& p, const RenderState& st, const
     }
   }
   bool texConvert = false;
+  if (g.dTexture && texElems > 0 && k.mipL > 1) {
+    // texel gradients of levels 1.. (pushed down to level 0 after the per-pixel pass)
+    const size_t mf = mipPyramidFloats(p.texWidth, p.texHeight, p.channels, p.mipLevels);
+    if (det) {
+      k.dMip.fx = ws.alloc<long long>(mf);
+      k.dMip.scale = g.fixedPointScale;
+      memsetAny(k.dMip.fx, dev_, 0, mf * 8, stream);
+    } else {
+      k.dMip.f = ws.alloc<float>(mf);
+      memsetAny(k.dMip.f, dev_, 0, mf * 4, stream);
+    }
+  }
   if (g.dTexture && texElems > 0) {
     if (det) {
       k.dTex.fx = ws.alloc<long long>(size_t(texElems));
@@ -248,6 +340,7 @@ void RasterContext::backward(const RenderParams& p, const RenderState& st, const
 
 void forwardCpu(const Kern& k) {
   const int64_t VP = int64_t(k.V) * k.P, VT = int64_t(k.V) * k.T, pix = int64_t(k.V) * k.H * k.W;
+  if (k.mipL > 1) mipBuildCpu(k.tex, k.tw, k.th, k.C, k.mipL, const_cast<float*>(k.mip));
   parallelFor(VP, [&](int64_t i) { vertexTransformElem(k, i); });
   parallelFor(k.P, [&](int64_t i) { vertexNormalElem(k, int(i)); }, 1024);
   parallelFor(VT, [&](int64_t i) {
@@ -285,7 +378,8 @@ void forwardCpu(const Kern& k) {
   parallelFor(pix, [&](int64_t i) {
     int v, x, y;
     pixCoords(k, i, v, x, y);
-    resolvePixel(k, v, x, y);
+    if (k.mipL > 0) resolvePixel<true>(k, v, x, y);
+    else resolvePixel<false>(k, v, x, y);
   });
 }
 
@@ -297,13 +391,17 @@ void backwardCpu(const Kern& k, bool withNormals, bool) {
     zeroPixGrad(g);
     int v, x, y;
     pixCoords(k, i, v, x, y);
-    backwardPixel(k, v, x, y, g);
+    if (k.mipL > 0) backwardPixel<true>(k, v, x, y, g);
+    else backwardPixel<false>(k, v, x, y, g);
     if (g.key < 0) continue;
     for (int q = 0; q < 9; ++q) {
       if (k.dW.on() && g.w[q] != 0.f) k.dW.add(g.key * 9 + q, g.w[q]);
       if (k.dN.on() && g.nn[q] != 0.f) k.dN.add(g.key * 9 + q, g.nn[q]);
     }
   }
+  // mip: push the gradients of levels 1.. down to the level-0 texture gradient (adjoint of the box filter)
+  if (k.mipL > 1 && k.dMip.on() && k.dTex.f)
+    parallelFor(int64_t(k.tw) * k.th * k.C, [&](int64_t i) { k.dTex.f[i] += mipReduceElem(k, i); }, 4096);
   if (!k.dPosOut) return;
   if (withNormals) parallelFor(k.P, [&](int64_t i) { normalsBackward1Elem(k, int(i)); }, 1024);
   parallelFor(k.P, [&](int64_t i) { normalsBackward2Elem(k, int(i), withNormals); }, 1024);

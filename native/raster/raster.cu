@@ -116,9 +116,25 @@ __global__ void kRasterBig(Kern k, const int* queue, const int* counter) {
   }
 }
 
-__global__ void __launch_bounds__(kTileW * kTileH, 3) kResolve(Kern k) {
+// (Mip: two trilinear taps per pixel; 2 blocks per SM leaves it the registers it needs without spilling.)
+template <bool Mip>
+__global__ void __launch_bounds__(kTileW * kTileH, Mip ? 2 : 3) kResolve(Kern k) {
   const int x = int(blockIdx.x) * kTileW + int(threadIdx.x), y = int(blockIdx.y) * kTileH + int(threadIdx.y);
-  if (x < k.W && y < k.H) resolvePixel(k, int(blockIdx.z), x, y);
+  if (x < k.W && y < k.H) resolvePixel<Mip>(k, int(blockIdx.z), x, y);
+}
+// One level of the mip pyramid from the level above it.
+__global__ void kMipDown(const float* src, int sw, int sh, float* dst, int dw, int C, int64_t n) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) mipDownElem(src, sw, sh, dst, dw, C, i);
+}
+// Level-0 texture gradient = its own gradient + the pyramid's pushed down (adjoint of the box filter). Fixed-point
+// mode (dTex.fx) converts to float into dTexOut; float mode adds in place.
+__global__ void kMipReduce(Kern k, int64_t n) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  const float a = mipReduceElem(k, i);
+  if (k.dTex.fx) k.dTexOut[i] = float(double(k.dTex.fx[i]) / double(k.dTex.scale)) + a;
+  else k.dTex.f[i] += a;
 }
 
 // Adds one warp's per-pixel PixGrads to the per-(view, triangle) accumulators: a segmented reduction over runs
@@ -163,12 +179,12 @@ __device__ __forceinline__ void warpAccumulate(const Kern& k, PixGrad& g, bool w
 }
 
 // WithN: vertex-normal accumulators (grey shading) in use; without them the nn half of PixGrad is dead code.
-template <bool WithN>
+template <bool WithN, bool Mip>
 __global__ void __launch_bounds__(kTileW * kTileH) kBackward(Kern k) {
   const int x = int(blockIdx.x) * kTileW + int(threadIdx.x), y = int(blockIdx.y) * kTileH + int(threadIdx.y);
   PixGrad g;
   zeroPixGrad(g);
-  if (x < k.W && y < k.H) backwardPixel(k, int(blockIdx.z), x, y, g);
+  if (x < k.W && y < k.H) backwardPixel<Mip>(k, int(blockIdx.z), x, y, g);
   warpAccumulate(k, g, WithN);
 }
 __global__ void kNormals1(Kern k) {
@@ -218,9 +234,25 @@ inline void mark(const char* stage, cudaStream_t st) {
 
 void setStageTimer(StageTimer* t) { gStageTimer = t; }
 
+void mipBuildCuda(const float* tex, int tw, int th, int C, int L, float* pyr, StreamHandle stream) {
+  cudaStream_t st = cs(stream);
+  for (int l = 1; l < L; ++l) {
+    const float* src = l == 1 ? tex : pyr + mipOffset(tw, th, C, l - 1);
+    float* dst = pyr + mipOffset(tw, th, C, l);
+    const int sw = mipDim(tw, l - 1), sh = mipDim(th, l - 1), dw = mipDim(tw, l), dh = mipDim(th, l);
+    const int64_t n = int64_t(dw) * dh * C;
+    kMipDown<<<blocksFor(n), kThreads, 0, st>>>(src, sw, sh, dst, dw, C, n);
+    FG_CUDA_CHECK_LAUNCH();
+  }
+}
+
 void forwardCuda(const Kern& k, const ForwardScratch& s, StreamHandle stream) {
   const int64_t VP = int64_t(k.V) * k.P, VT = int64_t(k.V) * k.T, pix = int64_t(k.V) * k.H * k.W;
   cudaStream_t st = cs(stream);
+  if (k.mipL > 1) {
+    mipBuildCuda(k.tex, k.tw, k.th, k.C, k.mipL, const_cast<float*>(k.mip), stream);
+    mark("fwd mip pyramid", st);
+  }
   const int64_t n0 = roundUp32(VP), n1 = n0 + roundUp32(int64_t(k.P) * kLanesPerVertex);
   kPrologue<<<blocksFor(n1 + pix / 2 + 1), kThreads, 0, st>>>(k, s.counter, pix, n0, n1);
   FG_CUDA_CHECK_LAUNCH();
@@ -231,7 +263,8 @@ void forwardCuda(const Kern& k, const ForwardScratch& s, StreamHandle stream) {
   kRasterBig<<<kBigBlocks, kThreads, 0, st>>>(k, s.queue, s.counter);
   FG_CUDA_CHECK_LAUNCH();
   mark("fwd silhouette flags + big tris", st);
-  kResolve<<<tileGrid(k), dim3(kTileW, kTileH), 0, st>>>(k);
+  if (k.mipL > 0) kResolve<true><<<tileGrid(k), dim3(kTileW, kTileH), 0, st>>>(k);
+  else kResolve<false><<<tileGrid(k), dim3(kTileW, kTileH), 0, st>>>(k);
   FG_CUDA_CHECK_LAUNCH();
   mark("fwd resolve+shade+texture+antialias", st);
 }
@@ -239,8 +272,14 @@ void forwardCuda(const Kern& k, const ForwardScratch& s, StreamHandle stream) {
 void backwardCuda(const Kern& k, bool withNormals, bool texConvert, int64_t texElems, StreamHandle stream) {
   cudaStream_t st = cs(stream);
   mark("bwd clear (accumulators, dTexture)", st);
-  if (k.dN.on()) kBackward<true><<<tileGrid(k), dim3(kTileW, kTileH), 0, st>>>(k);
-  else kBackward<false><<<tileGrid(k), dim3(kTileW, kTileH), 0, st>>>(k);
+  const bool mip = k.mipL > 0;
+  if (k.dN.on()) {
+    if (mip) kBackward<true, true><<<tileGrid(k), dim3(kTileW, kTileH), 0, st>>>(k);
+    else kBackward<true, false><<<tileGrid(k), dim3(kTileW, kTileH), 0, st>>>(k);
+  } else {
+    if (mip) kBackward<false, true><<<tileGrid(k), dim3(kTileW, kTileH), 0, st>>>(k);
+    else kBackward<false, false><<<tileGrid(k), dim3(kTileW, kTileH), 0, st>>>(k);
+  }
   FG_CUDA_CHECK_LAUNCH();
   mark("bwd pixels (antialias+shade+texture)", st);
   if (k.dPosOut) {
@@ -254,7 +293,11 @@ void backwardCuda(const Kern& k, bool withNormals, bool texConvert, int64_t texE
     FG_CUDA_CHECK_LAUNCH();
     mark("bwd position gather", st);
   }
-  if (texConvert && texElems > 0) {
+  if (k.mipL > 1 && k.dMip.on() && texElems > 0) {
+    kMipReduce<<<blocksFor(texElems), kThreads, 0, st>>>(k, texElems);
+    FG_CUDA_CHECK_LAUNCH();
+    mark("bwd mip gradient reduce", st);
+  } else if (texConvert && texElems > 0) {
     kFixedToFloat<<<blocksFor(texElems), kThreads, 0, st>>>(k.dTex.fx, k.dTexOut, texElems, k.dTex.scale);
     FG_CUDA_CHECK_LAUNCH();
     mark("bwd texture fixed->float", st);

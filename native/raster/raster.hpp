@@ -30,7 +30,8 @@
 //   triId [V,H,W] int32 (-1 background), bary [V,H,W,2], depth [V,H,W] camera z (0 background),
 //   mask [V,H,W] (antialiased coverage), normal [V,H,W,3] unit camera-space normal (0 background),
 //   grey [V,H,W] = sum_k sh[v][k] Y_k(n) with the 9 real SH basis functions of the interpolated unit normal
-//   (camera frame by default; see ShFrame), color [V,H,W,C] bilinear texture samples (background colour off
+//   (camera frame by default; see ShFrame), color [V,H,W,C] bilinear (or, with RenderParams::mip, trilinear
+//   mip-mapped) texture samples (background colour off
 //   the mesh), depthImage [V,H,W] = clamp((far - z) / (far - near), 0, 1) with (near, far) = depthRange[v]
 //   (near bright, background 0) for a depth ControlNet.
 //   Vertex normals are the normalised sums of the (area-weighted) face normals (p1 - p0) x (p2 - p0) of the
@@ -94,6 +95,18 @@ struct RenderParams {
   ShFrame shFrame = ShFrame::Camera;
   const float* depthRange = nullptr;  // [V,2] (near, far) for depthImage (nullptr: nearZ, farZ)
   bool antialias = true;
+  // Mip-mapped minification of the texture (default off: plain bilinear, bit-identical to before). When on, the
+  // forward builds a box-filtered pyramid of the texture in the workspace (2x2 averages, level l is
+  // max(1, texW >> l) x max(1, texH >> l), odd sizes drop their last row/column, reads are clamped), the level
+  // of detail of each pixel is lod = log2(max(|dUV/dx| * size, |dUV/dy| * size)) + lodBias from the analytic
+  // screen-space UV derivatives of its triangle, clamped to [0, levels - 1], and the colour is trilinear
+  // (bilinear on levels floor(lod) and floor(lod) + 1, lerp by the fraction). The backward sends texel
+  // gradients to every level and pushes them back to level 0 through the adjoint of the box filter; the
+  // gradient of the lod itself (through the UV derivatives to positions) is not propagated.
+  // Size the workspace with workspaceBytes(params) (or the overload with mip/mipLevels).
+  bool mip = false;
+  int mipLevels = 0;    // maximum number of levels including level 0 (0: all, down to 1x1)
+  float lodBias = 0.f;  // added to the lod (in levels; > 0 blurs)
 };
 
 struct RenderOutputs {  // all optional (nullptr: not written); sizes in the header comment
@@ -118,6 +131,8 @@ struct RenderState {
   float* preGrey = nullptr;       // [V,H,W] grey before antialiasing (unused since the fused pass: always null)
   float* triGeom = nullptr;       // [V,T,12] cached exact triangle geometry (edge cross products, D, orientation)
   bool hasColor = false, hasGrey = false;
+  float* mipPyramid = nullptr;    // levels 1.. of the texture's mip pyramid (mipLevelOffset layout), or null
+  int mipLevels = 0;              // levels in use (including level 0); 0 when mip is off
 };
 
 struct RenderGrads {
@@ -142,6 +157,11 @@ class RasterContext {
   // Bytes of workspace one forward + backward needs (worst case: antialias, color, grey, deterministic).
   static size_t workspaceBytes(int numViews, int width, int height, int numVertices, int numTriangles, int channels,
                                int texWidth, int texHeight);
+  // The same plus the mip pyramid and its gradient when `mip` is on (mipLevels as in RenderParams).
+  static size_t workspaceBytes(int numViews, int width, int height, int numVertices, int numTriangles, int channels,
+                               int texWidth, int texHeight, bool mip, int mipLevels);
+  // Bytes for a forward + backward with these params (sizes, mip and mipLevels are read from `p`).
+  static size_t workspaceBytes(const RenderParams& p);
 
   // Validates sizes (not the contents of device arrays), then renders. Returns the state for backward.
   RenderState forward(const RenderParams& p, const RenderOutputs& out, Workspace& ws, StreamHandle stream = nullptr) const;
@@ -160,6 +180,17 @@ class RasterContext {
   int T_, P_;
   Buffer<int32_t> adj_, vfOff_, vfList_;
 };
+
+// Mip pyramid of a [texH, texW, C] texture (the one the renderer builds when RenderParams::mip is on). Level l
+// (l >= 1) is max(1, texW >> l) x max(1, texH >> l) texels; texel (i, j) is the mean of texels (2i + a, 2j + b),
+// a, b in {0, 1}, of level l - 1 with clamped reads (so an odd size drops its last row/column, and a size of 1
+// repeats its only texel). Levels 1..L-1 are stored one after the other from `pyramid`, level l at float offset
+// mipLevelOffset(...) (offsets rounded up to 4 floats so that each level is 16-byte aligned).
+int mipLevelCount(int texWidth, int texHeight, int maxLevels);  // 1 + floor(log2(max(w, h))), capped at maxLevels (> 0)
+int64_t mipLevelOffset(int texWidth, int texHeight, int channels, int level);  // level >= 1; offset of level L = total
+size_t mipPyramidFloats(int texWidth, int texHeight, int channels, int maxLevels);  // floats for levels 1..L-1
+void buildMipPyramid(Device d, const float* texture, int texWidth, int texHeight, int channels, int maxLevels, float* pyramid,
+                     StreamHandle s = nullptr);
 
 // Generic attribute interpolation: out[pix, a] = b0 attr[ti[0], a] + b1 attr[ti[1], a] + (1 - b0 - b1) attr[ti[2], a]
 // with ti = attrTri[triId[pix]] (per-vertex attributes: attrTri = tri; per-corner ones such as UVs: uvTri).

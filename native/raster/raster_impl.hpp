@@ -16,6 +16,7 @@ struct ForwardScratch {
 };
 
 void forwardCpu(const Kern& k);
+void mipBuildCpu(const float* tex, int tw, int th, int C, int levels, float* pyramid);
 void backwardCpu(const Kern& k, bool withNormals, bool texConvert);
 void interpolateCpu(const InterpolateParams& p, float* out);
 void interpolateBackwardCpu(const InterpolateParams& p, const float* dOut, float* dAttr);
@@ -37,6 +38,7 @@ double timeCudaUs(const std::function<void()>& body, int warmup, int iters, Stre
 // The same with `body` captured once into a CUDA graph (stream capture) and the graph replayed: no launch gaps.
 double timeCudaGraphUs(const std::function<void()>& body, int warmup, int iters, StreamHandle stream);
 void forwardCuda(const Kern& k, const ForwardScratch& s, StreamHandle stream);
+void mipBuildCuda(const float* tex, int tw, int th, int C, int levels, float* pyramid, StreamHandle stream);
 void backwardCuda(const Kern& k, bool withNormals, bool texConvert, int64_t texElems, StreamHandle stream);
 void interpolateCuda(const InterpolateParams& p, float* out, StreamHandle s);
 void interpolateBackwardCuda(const InterpolateParams& p, const float* dOut, float* dAttr, StreamHandle s);

@@ -118,6 +118,11 @@ struct Kern {
   float* dPosOut;  // [P,3] final
   float* dTexOut;  // final texture grads (deterministic conversion)
   int texVec;      // CUDA sm_90: vector texture-gradient atomics (float sink, 3 or 4 channels, 16-byte aligned)
+  // mip-mapping (mipL == 0: off; the template parameter Mip of the per-pixel functions selects the path)
+  const float* mip;  // levels 1..mipL-1 of the pyramid (mipOffset layout)
+  int mipL;          // levels in use, including level 0 (the texture itself)
+  float lodBias;
+  Sink dMip;         // texel gradients of levels 1..mipL-1 (same layout), pushed to level 0 by mipReduceElem
 };
 
 // ---- vertices ---------------------------------------------------------------------------------------------
@@ -325,10 +330,10 @@ FG_HDI int wrapIndex(int i, int n, int mode) {
   }
   return clampv(i, 0, n - 1);
 }
-FG_HDI Tap texTap(const Kern& k, float u, float v) {
+FG_HDI Tap texTapDims(const Kern& k, float u, float v, int tw, int th) {
   Tap t;
   float vv = k.flipV ? 1.f - v : v;
-  float tx = u * float(k.tw) - 0.5f, ty = vv * float(k.th) - 0.5f;
+  float tx = u * float(tw) - 0.5f, ty = vv * float(th) - 0.5f;
   tx = fminf(fmaxf(tx, -1e6f), 1e6f);  // NaN-safe enough: NaN stays NaN -> floorf(NaN) -> clamp below
   ty = fminf(fmaxf(ty, -1e6f), 1e6f);
   if (!(tx == tx)) tx = 0.f;
@@ -337,19 +342,119 @@ FG_HDI Tap texTap(const Kern& k, float u, float v) {
   t.fx = tx - x0f;
   t.fy = ty - y0f;
   int x0 = int(x0f), y0 = int(y0f);
-  int xa = wrapIndex(x0, k.tw, k.wrap), xb = wrapIndex(x0 + 1, k.tw, k.wrap);
-  int ya = wrapIndex(y0, k.th, k.wrap), yb = wrapIndex(y0 + 1, k.th, k.wrap);
-  t.idx[0] = int64_t(ya) * k.tw + xa;
-  t.idx[1] = int64_t(ya) * k.tw + xb;
-  t.idx[2] = int64_t(yb) * k.tw + xa;
-  t.idx[3] = int64_t(yb) * k.tw + xb;
+  int xa = wrapIndex(x0, tw, k.wrap), xb = wrapIndex(x0 + 1, tw, k.wrap);
+  int ya = wrapIndex(y0, th, k.wrap), yb = wrapIndex(y0 + 1, th, k.wrap);
+  t.idx[0] = int64_t(ya) * tw + xa;
+  t.idx[1] = int64_t(ya) * tw + xb;
+  t.idx[2] = int64_t(yb) * tw + xa;
+  t.idx[3] = int64_t(yb) * tw + xb;
   t.w[0] = (1.f - t.fx) * (1.f - t.fy);
   t.w[1] = t.fx * (1.f - t.fy);
   t.w[2] = (1.f - t.fx) * t.fy;
   t.w[3] = t.fx * t.fy;
-  t.dtdu = float(k.tw);
-  t.dtdv = k.flipV ? -float(k.th) : float(k.th);
+  t.dtdu = float(tw);
+  t.dtdv = k.flipV ? -float(th) : float(th);
   return t;
+}
+FG_HDI Tap texTap(const Kern& k, float u, float v) { return texTapDims(k, u, v, k.tw, k.th); }
+
+// ---- mip pyramid ---------------------------------------------------------------------------------------------
+// Level l is max(1, n >> l) texels along a side of n (= repeated floor halving, never below 1).
+FG_HDI int mipDim(int n, int l) {
+  int r = l < 31 ? n >> l : 0;
+  return r < 1 ? 1 : r;
+}
+FG_HDI int mipCount(int tw, int th, int maxLevels) {
+  int m = tw > th ? tw : th, n = 1;
+  while (n < 31 && (m >> n) > 0) ++n;  // 1 + floor(log2(m))
+  return (maxLevels > 0 && maxLevels < n) ? maxLevels : n;
+}
+// Float offset of level l >= 1 inside the pyramid buffer (levels 1, 2, ... back to back, each rounded up to 4
+// floats so that every level is 16-byte aligned); mipOffset(.., L) is the size of levels 1..L-1.
+FG_HDI int64_t mipOffset(int tw, int th, int C, int l) {
+  int64_t o = 0;
+  for (int j = 1; j < l; ++j) o += (int64_t(mipDim(tw, j)) * mipDim(th, j) * C + 3) & ~int64_t(3);
+  return o;
+}
+// Element i (of dw x dh x C) of a level from the level above it (sw x sh): mean of its 2x2 children, clamped.
+FG_HDI void mipDownElem(const float* src, int sw, int sh, float* dst, int dw, int C, int64_t i) {
+  const int c = int(i % C);
+  const int64_t q = i / C;
+  const int x = int(q % dw), y = int(q / dw);
+  const int x0 = 2 * x, y0 = 2 * y, x1 = minv(x0 + 1, sw - 1), y1 = minv(y0 + 1, sh - 1);
+  const float a = src[(int64_t(y0) * sw + x0) * C + c], b = src[(int64_t(y0) * sw + x1) * C + c];
+  const float d = src[(int64_t(y1) * sw + x0) * C + c], e = src[(int64_t(y1) * sw + x1) * C + c];
+  dst[i] = 0.25f * ((a + b) + (d + e));
+}
+// Adjoint of the pyramid for level-0 element i: the sum over its ancestors of (gradient of the ancestor) x
+// (d ancestor / d texel), i.e. 1/4 per level, 1/2 per level along a side of 1 (whose clamped read takes the
+// same child twice). The chain stops at the first ancestor that does not exist (a dropped odd row/column).
+FG_HDI float mipReduceElem(const Kern& k, int64_t i) {
+  const int C = k.C, c = int(i % C);
+  const int64_t q = i / C;
+  int x = int(q % k.tw), y = int(q / k.tw), cw = k.tw, ch = k.th;
+  float f = 1.f, acc = 0.f;
+  for (int l = 1; l < k.mipL; ++l) {
+    const int nw = mipDim(k.tw, l), nh = mipDim(k.th, l);
+    f *= 0.25f * (cw == 1 ? 2.f : 1.f) * (ch == 1 ? 2.f : 1.f);
+    x >>= 1;
+    y >>= 1;
+    if (x >= nw || y >= nh) break;
+    acc += f * k.dMip.read(mipOffset(k.tw, k.th, C, l) + (int64_t(y) * nw + x) * C + c);
+    cw = nw;
+    ch = nh;
+  }
+  return acc;
+}
+FG_HDI const float* mipLevelPtr(const Kern& k, int l) { return l == 0 ? k.tex : k.mip + mipOffset(k.tw, k.th, k.C, l); }
+// Screen-space Jacobian of the UVs of a pixel: with b_i = e_i / S and e_i = p . c_i, db_i/dx = (c_i.x - b_i sum_j
+// c_j.x) / S (the same with y), and du/dx = sum_i db_i/dx u_i. Then the level of detail
+// lod = log2(max(|(du/dx W, dv/dx H)|, |(du/dy W, dv/dy H)|)) + bias, clamped to [0, mipL - 1] (0 for NaN).
+FG_HDI float mipLod(const Kern& k, const float* b, float S, const V3* c, const float (*uvi)[2]) {
+  const float cx = c[0].x + c[1].x + c[2].x, cy = c[0].y + c[1].y + c[2].y, inv = 1.f / S;
+  float dudx = 0.f, dvdx = 0.f, dudy = 0.f, dvdy = 0.f;
+  for (int i = 0; i < 3; ++i) {
+    const float bx = (c[i].x - b[i] * cx) * inv, by = (c[i].y - b[i] * cy) * inv;
+    dudx += bx * uvi[i][0];
+    dvdx += bx * uvi[i][1];
+    dudy += by * uvi[i][0];
+    dvdy += by * uvi[i][1];
+  }
+  const float W = float(k.tw), H = float(k.th);
+  const float sx = dudx * W * (dudx * W) + dvdx * H * (dvdx * H), sy = dudy * W * (dudy * W) + dvdy * H * (dvdy * H);
+  float lod = 0.5f * log2f(fmaxf(sx, sy)) + k.lodBias;
+  if (!(lod > 0.f)) lod = 0.f;
+  const float top = float(k.mipL - 1);
+  return lod < top ? lod : top;
+}
+// Trilinear footprint: bilinear taps on levels l0 and l1 = min(l0 + 1, mipL - 1), weights 1 - f and f.
+struct MipFoot {
+  Tap tap[2];
+  const float* src[2];
+  int lvl[2];
+  float f;
+};
+FG_HDI MipFoot mipFoot(const Kern& k, const float* b, float S, const V3* c, const float (*uvi)[2], float u, float v) {
+  MipFoot m;
+  const float lod = mipLod(k, b, S, c, uvi);
+  const int l0 = int(lod);
+  m.f = lod - float(l0);
+  m.lvl[0] = l0;
+  m.lvl[1] = l0 + 1 < k.mipL ? l0 + 1 : l0;
+  FG_RASTER_UNROLL
+  for (int j = 0; j < 2; ++j) {
+    m.tap[j] = texTapDims(k, u, v, mipDim(k.tw, m.lvl[j]), mipDim(k.th, m.lvl[j]));
+    m.src[j] = mipLevelPtr(k, m.lvl[j]);
+  }
+  return m;
+}
+FG_HDI float mipSample(const Kern& k, const MipFoot& m, int c) {
+  float r = 0.f;
+  for (int j = 0; j < 4; ++j) r += m.tap[0].w[j] * m.src[0][m.tap[0].idx[j] * k.C + c];
+  if (m.f == 0.f) return r;
+  float r1 = 0.f;
+  for (int j = 0; j < 4; ++j) r1 += m.tap[1].w[j] * m.src[1][m.tap[1].idx[j] * k.C + c];
+  return (1.f - m.f) * r + m.f * r1;
 }
 
 // Everything the shading of one covered pixel needs.
@@ -401,13 +506,45 @@ FG_HDI Tap pixTap(const Kern& k, int t, const PixelGeom& pg) {
 }
 // Pre-antialiasing shading of one pixel (the same function in the forward, the antialiasing blend and the
 // backward, so a neighbour's value is recomputed instead of stored). `key` is the pixel's depth key.
-struct PixShade {
+// Mip = true: trilinear mip-mapped texture (k.mipL > 0); Mip = false: bilinear (the default path, unchanged).
+template <bool Mip>
+struct PixShadeT {
   int hit;
   float grey;  // SH grey (0 off the mesh or without sh)
   Tap tap;     // bilinear footprint (valid when hit and a texture is bound)
 };
-FG_HDI PixShade pixShade(const Kern& k, int v, int x, int y, unsigned long long key) {
-  PixShade s;
+template <>
+struct PixShadeT<true> {
+  int hit;
+  float grey;
+  MipFoot m = {};  // trilinear footprint (valid when hit and a texture is bound)
+};
+using PixShade = PixShadeT<false>;
+// The pixel's UVs (per corner and interpolated).
+FG_HDI void pixUv(const Kern& k, int t, const PixelGeom& pg, float (*uvi)[2], float& u, float& vv) {
+  u = 0.f;
+  vv = 0.f;
+  for (int i = 0; i < 3; ++i) {
+    int ui = k.uvTri[3 * t + i];
+    uvi[i][0] = k.uvs[2 * ui];
+    uvi[i][1] = k.uvs[2 * ui + 1];
+    u += pg.b[i] * uvi[i][0];
+    vv += pg.b[i] * uvi[i][1];
+  }
+}
+template <bool Mip>
+FG_HDI void pixTexture(const Kern& k, int t, const PixelGeom& pg, PixShadeT<Mip>& s) {
+  if constexpr (Mip) {
+    float uvi[3][2], u, vv;
+    pixUv(k, t, pg, uvi, u, vv);
+    s.m = mipFoot(k, pg.b, pg.S, pg.g.c, uvi, u, vv);
+  } else {
+    s.tap = pixTap(k, t, pg);
+  }
+}
+template <bool Mip = false>
+FG_HDI PixShadeT<Mip> pixShade(const Kern& k, int v, int x, int y, unsigned long long key) {
+  PixShadeT<Mip> s;
   s.hit = 0;
   s.grey = 0.f;
   if (key == kNoKey) return s;
@@ -420,14 +557,19 @@ FG_HDI PixShade pixShade(const Kern& k, int v, int x, int y, unsigned long long 
     pixNormal(k, v, pg, n, nc);
     s.grey = shGrey(k, v, n, nc);
   }
-  if (k.tex) s.tap = pixTap(k, t, pg);
+  if (k.tex) pixTexture<Mip>(k, t, pg, s);
   return s;
 }
-FG_HDI float shadeChannel(const Kern& k, const PixShade& s, int c) {
+template <bool Mip>
+FG_HDI float shadeChannel(const Kern& k, const PixShadeT<Mip>& s, int c) {
   if (!s.hit) return k.background ? k.background[c] : 0.f;
-  float r = 0.f;
-  for (int j = 0; j < 4; ++j) r += s.tap.w[j] * k.tex[s.tap.idx[j] * k.C + c];
-  return r;
+  if constexpr (Mip) {
+    return mipSample(k, s.m, c);
+  } else {
+    float r = 0.f;
+    for (int j = 0; j < 4; ++j) r += s.tap.w[j] * k.tex[s.tap.idx[j] * k.C + c];
+    return r;
+  }
 }
 
 // ---- antialiasing ------------------------------------------------------------------------------------------------
@@ -509,9 +651,10 @@ FG_HDI float keyMask(unsigned long long key) { return key == kNoKey ? 0.f : 1.f;
 // block to local memory in every thread.)
 #define FG_RASTER_COLD FG_HDI
 // Forward antialiasing blend of one active pair in which this pixel is the blended one (rare).
-FG_RASTER_COLD void aaBlend(const Kern& k, int v, int nx, int ny, unsigned long long nkey, float alpha, const PixShade& own,
+template <bool Mip>
+FG_RASTER_COLD void aaBlend(const Kern& k, int v, int nx, int ny, unsigned long long nkey, float alpha, const PixShadeT<Mip>& own,
                             int64_t pix, bool wantGrey, bool wantColor, float& go) {
-  PixShade so = pixShade(k, v, nx, ny, nkey);
+  PixShadeT<Mip> so = pixShade<Mip>(k, v, nx, ny, nkey);
   if (wantGrey) go += alpha * (so.grey - own.grey);
   if (wantColor)
     for (int c = 0; c < k.C; ++c) {
@@ -522,13 +665,14 @@ FG_RASTER_COLD void aaBlend(const Kern& k, int v, int nx, int ny, unsigned long 
 
 // ---- forward: resolve + shading + antialiasing, one pass per pixel ------------------------------------------------
 
+template <bool Mip = false>
 FG_HDI void resolvePixel(const Kern& k, int v, int x, int y) {
   const int64_t base = int64_t(v) * k.H * k.W, pix = base + int64_t(y) * k.W + x;
   const unsigned long long key = k.keys[pix];
   uint32_t tu = uint32_t(key & 0xffffffffull);
   PixelGeom pg;
   bool hit = key != kNoKey && pixelGeom(k, v, int(tu), x, y, pg);
-  PixShade own;
+  PixShadeT<Mip> own;
   own.hit = hit ? 1 : 0;
   own.grey = 0.f;
   if (!hit) {
@@ -553,7 +697,7 @@ FG_HDI void resolvePixel(const Kern& k, int v, int x, int y) {
       if (k.oNormal) { k.oNormal[3 * pix] = nc.x; k.oNormal[3 * pix + 1] = nc.y; k.oNormal[3 * pix + 2] = nc.z; }
       if (k.sh) own.grey = shGrey(k, v, n, nc);
     }
-    if (k.tex) own.tap = pixTap(k, t, pg);
+    if (k.tex) pixTexture<Mip>(k, t, pg, own);
   }
   const bool wantGrey = k.oGrey && k.sh, wantColor = k.oColor && k.tex;
   const float m0 = keyMask(key);
@@ -610,13 +754,14 @@ FG_HDI V3 hvToWorld(const Kern& k, int v, V3 g) {
 // Antialiasing backward of one active pair in which this pixel (x, y) is the blended one: the silhouette edge
 // moves (dL/dalpha -> dL/dt -> the edge-function accumulators of the silhouette triangle). Rare (silhouettes
 // only).
+template <bool Mip>
 FG_RASTER_COLD void aaEdgeGrad(const Kern& k, int v, int x, int y, unsigned long long key, int nx, int ny,
                                unsigned long long nkey, const Pair& pr) {
   const int64_t pix = (int64_t(v) * k.H + y) * k.W + x;
   float dLda = 0.f;
   if (k.gMask) dLda += k.gMask[pix] * (keyMask(nkey) - keyMask(key));
   if ((k.gGrey && k.sh) || (k.gColor && k.tex)) {
-    PixShade own = pixShade(k, v, x, y, key), so = pixShade(k, v, nx, ny, nkey);
+    PixShadeT<Mip> own = pixShade<Mip>(k, v, x, y, key), so = pixShade<Mip>(k, v, nx, ny, nkey);
     if (k.gGrey && k.sh) dLda += k.gGrey[pix] * (so.grey - own.grey);
     if (k.gColor && k.tex)
       for (int c = 0; c < k.C; ++c) dLda += k.gColor[pix * k.C + c] * (shadeChannel(k, so, c) - shadeChannel(k, own, c));
@@ -645,6 +790,15 @@ struct PixGrad {
 FG_HDI void texChannelGrad(const Kern& k, const Tap& tp, int c, float gc, float& dtx, float& dty) {
   float t0 = k.tex[tp.idx[0] * k.C + c], t1 = k.tex[tp.idx[1] * k.C + c], t2 = k.tex[tp.idx[2] * k.C + c],
         t3 = k.tex[tp.idx[3] * k.C + c];
+  dtx += gc * ((1.f - tp.fy) * (t1 - t0) + tp.fy * (t3 - t2));
+  dty += gc * ((1.f - tp.fx) * (t2 - t0) + tp.fx * (t3 - t1));
+}
+
+// The same for level j of a trilinear footprint.
+FG_HDI void mipChannelGrad(const Kern& k, const MipFoot& m, int j, int c, float gc, float& dtx, float& dty) {
+  const Tap& tp = m.tap[j];
+  const float* s = m.src[j];
+  float t0 = s[tp.idx[0] * k.C + c], t1 = s[tp.idx[1] * k.C + c], t2 = s[tp.idx[2] * k.C + c], t3 = s[tp.idx[3] * k.C + c];
   dtx += gc * ((1.f - tp.fy) * (t1 - t0) + tp.fy * (t3 - t2));
   dty += gc * ((1.f - tp.fx) * (t2 - t0) + tp.fx * (t3 - t1));
 }
@@ -696,6 +850,7 @@ __device__ __forceinline__ void texRowAtomics(float* f, int C, int64_t ia, int64
 // The whole backward of one pixel (antialiasing, then shading): texture gradients go straight to the dTex sink,
 // antialiasing edge gradients to the dW sink of the silhouette triangle, and the gradients of the pixel's own
 // triangle are returned in `out` (the caller adds them: serially on the CPU, warp-aggregated on CUDA).
+template <bool Mip = false>
 FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
   const int64_t base = int64_t(v) * k.H * k.W, pix = base + int64_t(y) * k.W + x;
   const unsigned long long key = k.keys[pix];
@@ -718,7 +873,7 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
         continue;
       }
       keep -= pr.alpha;
-      if (k.dW.on()) aaEdgeGrad(k, v, x, y, key, nx, ny, nkey, pr);
+      if (k.dW.on()) aaEdgeGrad<Mip>(k, v, x, y, key, nx, ny, nkey, pr);
     }
   }
   // shading of the pixel's own triangle
@@ -750,8 +905,6 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
       u += pg.b[i] * uvi[i][0];
       vv += pg.b[i] * uvi[i][1];
     }
-    Tap tp = texTap(k, u, vv);
-    float dtx = 0.f, dty = 0.f;
     // upstream colour gradient before antialiasing: this pixel's share plus what its neighbours blended in
 #define FG_RASTER_GC(c)                                                                                  \
   float gc = k.gColor[pix * k.C + (c)] * keep;                                                           \
@@ -762,33 +915,92 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
       if ((srcMask >> d) & 1 && neighbourOf(k, x, y, d, nx, ny))                                         \
         gc += srcAlpha[d] * k.gColor[(base + int64_t(ny) * k.W + nx) * k.C + (c)];                       \
     }
+    float du, dv;
+    if constexpr (Mip) {
+      // trilinear: level j of the footprint has weight lw[j]; texel gradients go to level 0 (dTex) or to the
+      // pyramid's gradient (dMip, pushed down to level 0 by mipReduceElem); the lod is held constant
+      const MipFoot m = mipFoot(k, pg.b, pg.S, pg.g.c, uvi, u, vv);
+      const int nl = m.f != 0.f ? 2 : 1;
+      const float lw[2] = {1.f - m.f, m.f};
+      float dtx[2] = {0.f, 0.f}, dty[2] = {0.f, 0.f};
+      int64_t off[2] = {0, 0};
+      FG_RASTER_UNROLL
+      for (int j = 0; j < 2; ++j) off[j] = m.lvl[j] == 0 ? 0 : mipOffset(k.tw, k.th, k.C, m.lvl[j]);
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    if (k.texVec) {
-      float g4[4];
+      if (k.texVec) {
+        float g4[4];
 #pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        g4[c] = 0.f;
-        if (c < k.C) {
+        for (int c = 0; c < 4; ++c) {
+          g4[c] = 0.f;
+          if (c < k.C) {
+            FG_RASTER_GC(c)
+            g4[c] = gc;
+          }
+        }
+        FG_RASTER_UNROLL
+        for (int j = 0; j < 2; ++j) {
+          if (j >= nl) break;
+          float gj[4];
+#pragma unroll
+          for (int c = 0; c < 4; ++c) {
+            gj[c] = lw[j] * g4[c];
+            if (c < k.C && gj[c] != 0.f) mipChannelGrad(k, m, j, c, gj[c], dtx[j], dty[j]);
+          }
+          float* f = m.lvl[j] == 0 ? k.dTex.f : k.dMip.f + off[j];
+          texRowAtomics(f, k.C, m.tap[j].idx[0], m.tap[j].idx[1], m.tap[j].w[0], m.tap[j].w[1], gj);
+          texRowAtomics(f, k.C, m.tap[j].idx[2], m.tap[j].idx[3], m.tap[j].w[2], m.tap[j].w[3], gj);
+        }
+      } else
+#endif
+      {
+        for (int c = 0; c < k.C; ++c) {
           FG_RASTER_GC(c)
-          g4[c] = gc;
-          if (gc != 0.f) texChannelGrad(k, tp, c, gc, dtx, dty);
+          if (gc == 0.f) continue;
+          FG_RASTER_UNROLL
+          for (int j = 0; j < 2; ++j) {
+            if (j >= nl) break;
+            const float gj = lw[j] * gc;
+            mipChannelGrad(k, m, j, c, gj, dtx[j], dty[j]);
+            const Sink sk = m.lvl[j] == 0 ? k.dTex : k.dMip;
+            if (sk.on())
+              for (int q = 0; q < 4; ++q) sk.add(off[j] + m.tap[j].idx[q] * k.C + c, m.tap[j].w[q] * gj);
+          }
         }
       }
-      texRowAtomics(k.dTex.f, k.C, tp.idx[0], tp.idx[1], tp.w[0], tp.w[1], g4);
-      texRowAtomics(k.dTex.f, k.C, tp.idx[2], tp.idx[3], tp.w[2], tp.w[3], g4);
-    } else
+      du = dtx[0] * m.tap[0].dtdu + dtx[1] * m.tap[1].dtdu;
+      dv = dty[0] * m.tap[0].dtdv + dty[1] * m.tap[1].dtdv;
+    } else {
+      Tap tp = texTap(k, u, vv);
+      float dtx = 0.f, dty = 0.f;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+      if (k.texVec) {
+        float g4[4];
+#pragma unroll
+        for (int c = 0; c < 4; ++c) {
+          g4[c] = 0.f;
+          if (c < k.C) {
+            FG_RASTER_GC(c)
+            g4[c] = gc;
+            if (gc != 0.f) texChannelGrad(k, tp, c, gc, dtx, dty);
+          }
+        }
+        texRowAtomics(k.dTex.f, k.C, tp.idx[0], tp.idx[1], tp.w[0], tp.w[1], g4);
+        texRowAtomics(k.dTex.f, k.C, tp.idx[2], tp.idx[3], tp.w[2], tp.w[3], g4);
+      } else
 #endif
-    {
-      for (int c = 0; c < k.C; ++c) {
-        FG_RASTER_GC(c)
-        if (gc == 0.f) continue;
-        texChannelGrad(k, tp, c, gc, dtx, dty);
-        if (k.dTex.on())
-          for (int j = 0; j < 4; ++j) k.dTex.add(tp.idx[j] * k.C + c, tp.w[j] * gc);
+      {
+        for (int c = 0; c < k.C; ++c) {
+          FG_RASTER_GC(c)
+          if (gc == 0.f) continue;
+          texChannelGrad(k, tp, c, gc, dtx, dty);
+          if (k.dTex.on())
+            for (int j = 0; j < 4; ++j) k.dTex.add(tp.idx[j] * k.C + c, tp.w[j] * gc);
+        }
       }
+      du = dtx * tp.dtdu;
+      dv = dty * tp.dtdv;
     }
 #undef FG_RASTER_GC
-    float du = dtx * tp.dtdu, dv = dty * tp.dtdv;
     for (int i = 0; i < 3; ++i) db[i] += du * uvi[i][0] + dv * uvi[i][1];
   }
   out.key = int64_t(v) * k.T + t;

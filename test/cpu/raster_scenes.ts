@@ -113,3 +113,65 @@ export function maskFdScenes(): { mesh: ReturnType<typeof bumpGrid>; cam: Pinhol
     { mesh: bumpGrid(4, 0.9, 2.8, 0.15), cam: identityCamera(36, 40, 41, 18.1, 20.7) },
   ];
 }
+
+/** A camera-facing unit quad at z = 1 ([-0.5, 0.5]², two triangles): with identityCamera(32, 32, 32, 16, 16) it fills
+ * the image. UVs: u = X + 0.5 + off, v = 0.5 - Y - off (so texture rows and columns follow image rows and columns,
+ * and texel x, y = 16·pixel + 8 exactly for a 512² texture with off = 0.5/512). */
+export function frontQuad(off = 0): RasterMesh & { uvs: Float32Array; uvTri: Uint32Array } {
+  const positions = Float32Array.from([-0.5, -0.5, 1, 0.5, -0.5, 1, -0.5, 0.5, 1, 0.5, 0.5, 1]);
+  const uvs = new Float32Array(8);
+  for (let i = 0; i < 4; i++) {
+    uvs[2 * i] = positions[3 * i] + 0.5 + off;
+    uvs[2 * i + 1] = 0.5 - positions[3 * i + 1] - off;
+  }
+  const tri = Uint32Array.from([0, 2, 1, 1, 2, 3]);
+  return { positions, tri, uvs, uvTri: tri };
+}
+
+/** A 1-channel checkerboard of 1-texel cells (0 and 1). */
+export function checkerboard(w: number, h: number): Texture {
+  const data = new Float32Array(w * h);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) data[y * w + x] = (x + y) & 1;
+  return { data, width: w, height: h, channels: 1 };
+}
+
+/** Reference mip pyramid (float64 means of 2x2 children; level l is max(1, w >> l) x max(1, h >> l); clamped reads). */
+export function boxPyramid(tex: Texture, maxLevels = 0): { width: number; height: number; data: Float64Array }[] {
+  let L = 1 + Math.floor(Math.log2(Math.max(tex.width, tex.height)));
+  if (maxLevels > 0) L = Math.min(L, maxLevels);
+  const C = tex.channels;
+  const levels = [{ width: tex.width, height: tex.height, data: Float64Array.from(tex.data) }];
+  for (let l = 1; l < L; l++) {
+    const s = levels[l - 1];
+    const w = Math.max(1, tex.width >> l), h = Math.max(1, tex.height >> l);
+    const d = new Float64Array(w * h * C);
+    const at = (x: number, y: number, c: number) => s.data[(Math.min(y, s.height - 1) * s.width + Math.min(x, s.width - 1)) * C + c];
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++)
+        for (let c = 0; c < C; c++)
+          d[(y * w + x) * C + c] = (at(2 * x, 2 * y, c) + at(2 * x + 1, 2 * y, c) + at(2 * x, 2 * y + 1, c) + at(2 * x + 1, 2 * y + 1, c)) / 4;
+    levels.push({ width: w, height: h, data: d });
+  }
+  return levels;
+}
+
+/** Reference trilinear lookups (v flipped: v = 0 is the last row) of per-pixel UVs at one lod. */
+export function trilinearRef(levels: { width: number; height: number; data: ArrayLike<number> }[], uv: ArrayLike<number>, lod: number, wrap: 'clamp' | 'repeat'): Float64Array {
+  const C = levels[0].data.length / (levels[0].width * levels[0].height);
+  const n = uv.length / 2;
+  const out = new Float64Array(n * C);
+  const l0 = Math.floor(lod), f = lod - l0, l1 = Math.min(l0 + 1, levels.length - 1);
+  const wr = (i: number, m: number) => (wrap === 'repeat' ? ((i % m) + m) % m : Math.min(Math.max(i, 0), m - 1));
+  const bil = (lv: (typeof levels)[number], u: number, v: number, c: number) => {
+    const tx = u * lv.width - 0.5, ty = (1 - v) * lv.height - 0.5;
+    const x0 = Math.floor(tx), y0 = Math.floor(ty), fx = tx - x0, fy = ty - y0;
+    const t = (x: number, y: number) => lv.data[(wr(y, lv.height) * lv.width + wr(x, lv.width)) * C + c];
+    return (1 - fx) * (1 - fy) * t(x0, y0) + fx * (1 - fy) * t(x0 + 1, y0) + (1 - fx) * fy * t(x0, y0 + 1) + fx * fy * t(x0 + 1, y0 + 1);
+  };
+  for (let p = 0; p < n; p++)
+    for (let c = 0; c < C; c++) {
+      const a = bil(levels[l0], uv[2 * p], uv[2 * p + 1], c);
+      out[p * C + c] = f === 0 ? a : (1 - f) * a + f * bil(levels[l1], uv[2 * p], uv[2 * p + 1], c);
+    }
+  return out;
+}

@@ -2,11 +2,11 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { render, renderBackward, interpolate, type RenderOptions, type RasterMesh } from '../../lib/raster';
+import { render, renderBackward, interpolate, mipPyramid, type RenderOptions, type RasterMesh } from '../../lib/raster';
 import { intrinsicsFromFov, lookAt, meshBounds, orbitCameras, type PinholeCamera } from '../../lib/camera';
 import { readObj, triangulate } from '../../lib/io/obj';
-import { assertClose, relErr, hasShared, ICT_DIR } from '../helpers';
-import { identityCamera, bumpGrid, randomTexture, hashRand, maskFdScenes, wellPosedFd, keepOnly } from '../cpu/raster_scenes';
+import { assertClose, relErr, finiteDiff, hasShared, ICT_DIR } from '../helpers';
+import { identityCamera, bumpGrid, randomTexture, hashRand, maskFdScenes, wellPosedFd, keepOnly, frontQuad, checkerboard } from '../cpu/raster_scenes';
 
 async function ictMesh(): Promise<RasterMesh> {
   return triangulate(await readObj(path.join(ICT_DIR, 'generic_neutral_mesh.obj')));
@@ -151,4 +151,62 @@ test('interpolate on CUDA == CPU', () => {
   const r = render(mesh, [identityCamera(48, 48, 40)], { sh: null });
   const i = { attr: mesh.uvs!, numAttr: 2, attrTri: mesh.uvTri!, triId: r.triId, bary: r.bary };
   assertClose(interpolate({ ...i, device: 'cuda' }), interpolate({ ...i, device: 'cpu' }), 1e-6, 0, 'uv');
+});
+
+test('mip-mapping on CUDA == CPU: pyramid (bit-identical), trilinear colour, texel and position gradients (float and deterministic)', { skip: !hasShared }, async () => {
+  // pyramid kernels: the same float ops on both twins
+  for (const [w, h, c] of [[1024, 1024, 3], [13, 6, 4], [1, 9, 2], [300, 77, 1]] as const) {
+    const tex = randomTexture(w, h, c, 50 + w);
+    const a = mipPyramid(tex, { device: 'cpu' }), b = mipPyramid(tex, { device: 'cuda' });
+    assert.equal(b.length, a.length);
+    a.forEach((l, i) => assert.deepEqual(Buffer.from(b[i].data.buffer), Buffer.from(l.data.buffer), `${w}x${h}x${c} level ${i}`));
+  }
+  const mesh = await ictMesh();
+  const cams = orbitCameras(meshBounds(mesh.positions), { views: 4, width: 256 });
+  const n = 4 * 256 * 256;
+  for (const [what, o] of [
+    ['1024x1024x3 clamp (minified: lod > 0 over the head)', { texture: randomTexture(1024, 1024, 3, 61), sh: null, mip: true }],
+    ['512x384x4 repeat, bias 0.5, 5 levels', { texture: randomTexture(512, 384, 4, 62), sh: null, mip: true, wrap: 'repeat', lodBias: 0.5, mipLevels: 5 }],
+    ['333x200x2 bias -1', { texture: randomTexture(333, 200, 2, 63), sh: null, mip: true, lodBias: -1 }],
+  ] as [string, RenderOptions][]) {
+    const C = o.texture!.channels;
+    const { a } = compareForward(mesh, cams, o, `mip ${what}`);
+    const off = render(mesh, cams, { ...o, mip: false, device: 'cpu' }).color!;
+    let changed = 0;
+    for (let i = 0; i < off.length; i++) if (Math.abs(off[i] - a.color![i]) > 1e-3) changed++;
+    assert.ok(changed > 0, `${what}: mip must change the minified render`);
+    const g = { dColor: Float32Array.from(hashRand(n * C, 64), (v) => v - 0.5), dMask: Float32Array.from(hashRand(n, 65), (v) => v - 0.5) };
+    const cpu = renderBackward(mesh, cams, { ...o, device: 'cpu' }, g);
+    const cuda = renderBackward(mesh, cams, { ...o, device: 'cuda' }, g);
+    const det = renderBackward(mesh, cams, { ...o, device: 'cuda' }, g, { deterministic: true });
+    const det2 = renderBackward(mesh, cams, { ...o, device: 'cuda' }, g, { deterministic: true });
+    assert.ok(relErr(cuda.dTexture!, cpu.dTexture!) < 1e-4, `${what}: dTexture CUDA vs CPU ${relErr(cuda.dTexture!, cpu.dTexture!)}`);
+    assert.ok(relErr(det.dTexture!, cpu.dTexture!) < 1e-4, `${what}: dTexture deterministic vs CPU ${relErr(det.dTexture!, cpu.dTexture!)}`);
+    assert.deepEqual(Buffer.from(det.dTexture!.buffer), Buffer.from(det2.dTexture!.buffer), `${what}: deterministic dTexture reproducible`);
+    assert.ok(relErr(cuda.dPositions, cpu.dPositions) < 5e-3, `${what}: dPositions CUDA vs CPU ${relErr(cuda.dPositions, cpu.dPositions)}`);
+    assert.ok(relErr(det.dPositions, cpu.dPositions) < 1e-3, `${what}: dPositions deterministic vs CPU ${relErr(det.dPositions, cpu.dPositions)}`);
+    assert.ok(cpu.dTexture!.some((x) => x !== 0));
+  }
+});
+
+test('mip-mapping on CUDA: minified checkerboard gives the mean; texel gradients match finite differences', () => {
+  const cam = identityCamera(32, 32, 32, 16, 16);
+  const quad = frontQuad(0.5 / 512);
+  const mip = render(quad, [cam], { texture: checkerboard(512, 512), sh: null, antialias: false, wrap: 'repeat', mip: true, device: 'cuda' }).color!;
+  for (let i = 0; i < mip.length; i++) assert.ok(Math.abs(mip[i] - 0.5) < 1e-3, `pixel ${i}: ${mip[i]}`);
+  const mesh = bumpGrid(5, 1, 3, 0.4);
+  const small = identityCamera(14, 12, 13);
+  const tex = randomTexture(17, 9, 3, 22);
+  const o: RenderOptions = { texture: tex, sh: null, mip: true, wrap: 'repeat', lodBias: 0.7, device: 'cuda' };
+  const wc = Float64Array.from(hashRand(14 * 12 * 3, 24), (v) => v - 0.5);
+  for (const deterministic of [false, true]) {
+    const { dTexture } = renderBackward(mesh, [small], o, { dColor: Float32Array.from(wc) }, { deterministic });
+    const fd = finiteDiff((x) => {
+      const r = render(mesh, [small], { ...o, texture: { ...tex, data: Float32Array.from(x) } });
+      let s = 0;
+      for (let i = 0; i < wc.length; i++) s += wc[i] * r.color![i];
+      return s;
+    }, tex.data, 0.25);
+    assertClose(dTexture!, fd, 2e-3, 1e-3, `dTexture (deterministic ${deterministic})`);
+  }
 });
