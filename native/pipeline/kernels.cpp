@@ -65,17 +65,26 @@ void shadeBackwardTextureCpu(const ShadeParams& p) {
 void sumSquaresCpu(const SumSqParams& p) {
   // fixed blocking: identical whatever the thread count
   const int64_t block = 4096;
+  const bool two = p.out2 != nullptr;
   int64_t nb = (p.count + block - 1) / block;
-  std::vector<double> part(size_t(nb > 0 ? nb : 1), 0.0);
+  std::vector<double> part(size_t(nb > 0 ? nb : 1), 0.0), part2(two ? part.size() : 0, 0.0);
   forEach(nb, [&](int64_t b) {
-    double s = 0.0;
+    double s = 0.0, s2 = 0.0;
     int64_t e = (b + 1) * block < p.count ? (b + 1) * block : p.count;
-    for (int64_t i = b * block; i < e; ++i) s += sumSqTerm(p, i);
+    for (int64_t i = b * block; i < e; ++i) {
+      s += sumSqTerm(p, i);
+      if (two) s2 += sumSqTerm2(p, i);
+    }
     part[size_t(b)] = s;
+    if (two) part2[size_t(b)] = s2;
   }, 1);
-  double total = 0.0;
-  for (int64_t b = 0; b < nb; ++b) total += part[size_t(b)];
+  double total = 0.0, total2 = 0.0;
+  for (int64_t b = 0; b < nb; ++b) {
+    total += part[size_t(b)];
+    if (two) total2 += part2[size_t(b)];
+  }
   *p.out = p.accumulate ? *p.out + float(total) : float(total);
+  if (two) *p.out2 = p.accumulate ? *p.out2 + float(total2) : float(total2);
 }
 
 }  // namespace
@@ -113,10 +122,14 @@ void codecAdjoint(Device d, const CodecAdjointParams& p, StreamHandle s) {
 void layout(Device d, const LayoutParams& p, int64_t dstCount, StreamHandle s) {
   FG_PIPE_DISPATCH(forEach(dstCount, [&](int64_t i) { layoutElement(p, i); }, 8192), layoutCuda(p, dstCount, s), "layout");
 }
-void sumSquares(Device d, const SumSqParams& p, StreamHandle s) { FG_PIPE_DISPATCH(sumSquaresCpu(p), sumSquaresCuda(p, s), "sum_squares"); }
+void sumSquares(Device d, const SumSqParams& p, StreamHandle s) {
+  FG_CHECK_ARG(p.a && p.out && p.count >= 0, "sumSquares: expected a, out and count >= 0");
+  FG_CHECK_ARG(!p.out2 || p.a2, "sumSquares: out2 needs a2");
+  FG_CHECK_ARG((p.partials == nullptr) == (p.counter == nullptr), "sumSquares: partials and counter go together");
+  FG_PIPE_DISPATCH(sumSquaresCpu(p), sumSquaresCuda(p, s), "sum_squares");
+}
 void transpose(Device d, const TransposeParams& p, StreamHandle s) {
-  FG_PIPE_DISPATCH(forEach(int64_t(p.n) * p.height * p.width * p.channels, [&](int64_t i) { transposeElement(p, i); }, 8192), transposeCuda(p, s),
-                   "transpose");
+  FG_PIPE_DISPATCH(forEach(int64_t(p.n) * p.height * p.width, [&](int64_t j) { transposePixel(p, j); }, 4096), transposeCuda(p, s), "transpose");
 }
 void compose(Device d, const ComposeParams& p, StreamHandle s) {
   FG_PIPE_DISPATCH(forEach(int64_t(p.n) * 3 * p.height * p.width, [&](int64_t i) { composeElement(p, i); }, 8192), composeCuda(p, s), "compose");

@@ -24,7 +24,7 @@ struct ClipGradF { __device__ void operator()(const ClipParams& p, int64_t i) co
 struct ShadeF { __device__ void operator()(const ShadeParams& p, int64_t i) const { shadePixel(p, i); } };
 struct ElemF { __device__ void operator()(const ElementParams& p, int64_t i) const { elementOp(p, i); } };
 struct AdjF { __device__ void operator()(const CodecAdjointParams& p, int64_t i) const { codecAdjointElement(p, i); } };
-struct TransposeF { __device__ void operator()(const TransposeParams& p, int64_t i) const { transposeElement(p, i); } };
+struct TransposeF { __device__ void operator()(const TransposeParams& p, int64_t j) const { transposePixel(p, j); } };
 struct ComposeF { __device__ void operator()(const ComposeParams& p, int64_t i) const { composeElement(p, i); } };
 struct ComposeGradF { __device__ void operator()(const ComposeParams& p, int64_t i) const { composeGradElement(p, i); } };
 struct LayoutF { __device__ void operator()(const LayoutParams& p, int64_t i) const { layoutElement(p, i); } };
@@ -75,18 +75,83 @@ __global__ void shadeTexGradKernel(ShadeParams p, int64_t n) {
   }
 }
 
-// Single block, fixed order: deterministic.
+// Single block, fixed order: deterministic (the fallback without scratch).
 __global__ void sumSqKernel(SumSqParams p) {
-  __shared__ float sh[1024];
-  float s = 0.f;
-  for (int64_t i = threadIdx.x; i < p.count; i += blockDim.x) s += sumSqTerm(p, i);
-  sh[threadIdx.x] = s;
+  __shared__ float sh[2][1024];
+  const bool two = p.out2 != nullptr;
+  float s = 0.f, s2 = 0.f;
+  for (int64_t i = threadIdx.x; i < p.count; i += blockDim.x) {
+    s += sumSqTerm(p, i);
+    if (two) s2 += sumSqTerm2(p, i);
+  }
+  sh[0][threadIdx.x] = s;
+  sh[1][threadIdx.x] = s2;
   __syncthreads();
   for (int w = blockDim.x / 2; w > 0; w >>= 1) {
-    if (int(threadIdx.x) < w) sh[threadIdx.x] += sh[threadIdx.x + w];
+    if (int(threadIdx.x) < w) {
+      sh[0][threadIdx.x] += sh[0][threadIdx.x + w];
+      sh[1][threadIdx.x] += sh[1][threadIdx.x + w];
+    }
     __syncthreads();
   }
-  if (threadIdx.x == 0) *p.out = p.accumulate ? *p.out + sh[0] : sh[0];
+  if (threadIdx.x == 0) {
+    *p.out = p.accumulate ? *p.out + sh[0][0] : sh[0][0];
+    if (two) *p.out2 = p.accumulate ? *p.out2 + sh[1][0] : sh[1][0];
+  }
+}
+
+// Fixed grid of kSumSqBlocks x kSumSqThreads; every thread sums a fixed grid-stride slice, each block a fixed
+// tree, the last block (atomic ticket) adds the block partials in block order. Deterministic for a given count.
+__device__ __forceinline__ void blockTree2(float (*sh)[kSumSqThreads], float& a, float& b) {
+  sh[0][threadIdx.x] = a;
+  sh[1][threadIdx.x] = b;
+  __syncthreads();
+  for (int w = kSumSqThreads / 2; w > 0; w >>= 1) {
+    if (int(threadIdx.x) < w) {
+      sh[0][threadIdx.x] += sh[0][threadIdx.x + w];
+      sh[1][threadIdx.x] += sh[1][threadIdx.x + w];
+    }
+    __syncthreads();
+  }
+  a = sh[0][0];
+  b = sh[1][0];
+}
+
+template <bool Two>
+__global__ void __launch_bounds__(kSumSqThreads) sumSqGridKernel(SumSqParams p) {
+  __shared__ float sh[2][kSumSqThreads];
+  __shared__ bool isLast;
+  const int64_t stride = int64_t(kSumSqBlocks) * kSumSqThreads;
+  float s = 0.f, s2 = 0.f;
+#pragma unroll 4
+  for (int64_t i = int64_t(blockIdx.x) * kSumSqThreads + threadIdx.x; i < p.count; i += stride) {
+    s += sumSqTerm(p, i);
+    if (Two) s2 += sumSqTerm2(p, i);
+  }
+  blockTree2(sh, s, s2);
+  if (threadIdx.x == 0) {
+    p.partials[blockIdx.x] = s;
+    if (Two) p.partials[kSumSqBlocks + blockIdx.x] = s2;
+    __threadfence();
+    unsigned int ticket = atomicAdd(p.counter, 1u);
+    isLast = ticket == unsigned(kSumSqBlocks - 1);
+  }
+  __syncthreads();
+  if (!isLast) return;
+  __threadfence();
+  const volatile float* vp = p.partials;
+  float a = 0.f, b = 0.f;
+  for (int k = threadIdx.x; k < kSumSqBlocks; k += kSumSqThreads) {
+    a += vp[k];
+    if (Two) b += vp[kSumSqBlocks + k];
+  }
+  __syncthreads();  // (sh is reused)
+  blockTree2(sh, a, b);
+  if (threadIdx.x == 0) {
+    *p.out = p.accumulate ? *p.out + a : a;
+    if (Two) *p.out2 = p.accumulate ? *p.out2 + b : b;
+    *p.counter = 0u;  // ready for the next launch (stream order)
+  }
 }
 
 }  // namespace
@@ -110,11 +175,16 @@ void elementwiseCuda(const ElementParams& p, StreamHandle s) { launchElements(p,
 void codecAdjointCuda(const CodecAdjointParams& p, StreamHandle s) { launchElements(p, int64_t(p.n) * 3 * p.height * p.width, AdjF{}, s); }
 void layoutCuda(const LayoutParams& p, int64_t dstCount, StreamHandle s) { launchElements(p, dstCount, LayoutF{}, s); }
 void sumSquaresCuda(const SumSqParams& p, StreamHandle s) {
-  sumSqKernel<<<1, 1024, 0, cs(s)>>>(p);
+  if (p.partials && p.counter) {
+    if (p.out2) sumSqGridKernel<true><<<kSumSqBlocks, kSumSqThreads, 0, cs(s)>>>(p);
+    else sumSqGridKernel<false><<<kSumSqBlocks, kSumSqThreads, 0, cs(s)>>>(p);
+  } else {
+    sumSqKernel<<<1, 1024, 0, cs(s)>>>(p);
+  }
   FG_CUDA_CHECK_LAUNCH();
 }
 
-void transposeCuda(const TransposeParams& p, StreamHandle s) { launchElements(p, int64_t(p.n) * p.height * p.width * p.channels, TransposeF{}, s); }
+void transposeCuda(const TransposeParams& p, StreamHandle s) { launchElements(p, int64_t(p.n) * p.height * p.width, TransposeF{}, s); }
 void composeCuda(const ComposeParams& p, StreamHandle s) { launchElements(p, int64_t(p.n) * 3 * p.height * p.width, ComposeF{}, s); }
 void composeBackwardCuda(const ComposeParams& p, StreamHandle s) { launchElements(p, int64_t(p.n) * p.height * p.width, ComposeGradF{}, s); }
 

@@ -434,6 +434,20 @@ FG_HDI void transposeElement(const TransposeParams& p, int64_t i) {  // i over d
   p.dst[i] = p.accumulate ? p.dst[i] + v : v;
 }
 
+// The same values one pixel at a time (j over n·H·W, all channels): what the launchers run (one index split per
+// pixel instead of per element; coalesced on both sides across a warp).
+FG_HDI void transposePixel(const TransposeParams& p, int64_t j) {
+  const int64_t plane = int64_t(p.width) * p.height;
+  const int64_t n = j / plane, pix = j - n * plane;
+  const int64_t hwc = j * p.channels, chw = n * p.channels * plane + pix;
+  for (int c = 0; c < p.channels; ++c) {
+    int64_t s = p.toNchw ? hwc + c : chw + c * plane;
+    int64_t d = p.toNchw ? chw + c * plane : hwc + c;
+    float v = p.scale * p.src[s];
+    p.dst[d] = p.accumulate ? p.dst[d] + v : v;
+  }
+}
+
 // A one-channel render (grey shading, depth image) composited over a background colour into NCHW with 3
 // channels: out[n,c] = value + (1 − mask)·bg[c] (mask null: out = value). Backward: dValue = Σ_c g_c,
 // dMask = −Σ_c g_c bg_c.
@@ -473,7 +487,14 @@ FG_HDI void composeGradElement(const ComposeParams& p, int64_t i) {  // i over n
 }
 
 // ================================================================ reductions (fixed order on both twins)
-// out[slot] = Σ_i weight_i (a_i − b_i)²   (b, weight optional; weight indexed i / weightStride)
+// out = Σ_i weight_i (a_i − b_i)²   (b, weight optional; weight indexed i / weightStride)
+// and, in the same pass when out2 is set, out2 = Σ_i weight_i (a2_i − b2_i)² over the same count (b2 optional).
+// CUDA: with `partials` [2 * kSumSqBlocks] and `counter` (one unsigned int, zero before the first call; the
+// launch leaves it zero again) the sum runs on a fixed grid of kSumSqBlocks blocks, each reducing a fixed
+// grid-stride slice, and the last block to finish adds the partials in block order: deterministic, one launch,
+// no host synchronisation, graph-capturable. Without scratch: one block (slow on large images).
+constexpr int kSumSqBlocks = 256;
+constexpr int kSumSqThreads = 256;
 struct SumSqParams {
   const float* a = nullptr;
   const float* b = nullptr;
@@ -482,10 +503,20 @@ struct SumSqParams {
   int64_t count = 0;
   float* out = nullptr;
   bool accumulate = false;
+  const float* a2 = nullptr;
+  const float* b2 = nullptr;
+  float* out2 = nullptr;
+  float* partials = nullptr;
+  unsigned int* counter = nullptr;
 };
 
 FG_HDI float sumSqTerm(const SumSqParams& p, int64_t i) {
   float d = p.b ? p.a[i] - p.b[i] : p.a[i];
+  float w = p.weight ? p.weight[i / p.weightStride] : 1.f;
+  return w * d * d;
+}
+FG_HDI float sumSqTerm2(const SumSqParams& p, int64_t i) {
+  float d = p.b2 ? p.a2[i] - p.b2[i] : p.a2[i];
   float w = p.weight ? p.weight[i / p.weightStride] : 1.f;
   return w * d * d;
 }

@@ -53,6 +53,18 @@ struct RenderTarget {  // raster outputs for up to kMaxViews views of one size
   Buffer<float> bary, mask, grey, color, depthImage;
 };
 
+// The target denoiser's conditioning for fixed cameras. In the texture phase the geometry is fixed, so the target
+// head's render (and its encoding) depends only on the camera: with fixed cameras each used camera is rendered
+// and encoded once when the stage starts and every iteration reads its slot (random cameras render per iteration).
+struct TargetCache {
+  bool ready = false;
+  bool images = false;      // also keep the [3, size, size] renders (the RGB stage's target MSE reads them)
+  int size = 0;             // render size; latents are [C, size/f, size/f]
+  std::vector<int> slot;    // fixed camera -> slot (-1: not used by the stage)
+  Buffer<float> img, lat;
+};
+constexpr size_t kTargetCacheBudget = size_t(1) << 30;  // bytes; above it the stage renders per iteration
+
 class Runner {
  public:
   Runner(const PipelineInput& in, const CancelTokenPtr& cancel, const ProgressFn& progress)
@@ -73,6 +85,14 @@ class Runner {
   void geometryIteration(int64_t i);
   void textureIteration(int64_t i);
   void enterRgbStage();
+  void buildTargetCache(TargetCache& c, int64_t from, int64_t to, int size, bool images);
+  // the target conditioning of texture iteration i from the cache: pointers to [n,3,size,size] (images) and
+  // [n,C,size/f,size/f]; for n > 1 the views are gathered into tImg_ / zt_. False: no cache for this stage.
+  bool cachedTarget(const TargetCache& c, int64_t i, int size, const float*& img, const float*& lat);
+  void renderTargetTextured(int nViews, int size, const float* intr, const float* ext, float* outNchw);
+  void toLayout(const float* src, float* dst, int nn, int H, int ch, bool toNchw, bool acc);
+  // the iteration's two loss slots in one pass: out[0] = Σ g², out[1] = Σ (a − b)² (a: null to skip)
+  void lossSlots(const float* g, const float* a, const float* b, int64_t count, float* out);
   // ---- pieces
   raster::RenderParams renderParams(const float* verts, int n, int size, const float* intr, const float* ext) const;
   void sdsTerm(int n, int C, int h, int w, const float* z, const float* zt, const float* img, float* gImgOut, float* gLatentOut,
@@ -157,6 +177,10 @@ class Runner {
   Buffer<float> texImg_, texTargetLatentPrior_, texTargetRgb_, priorCtrl_, bgLatent_, bgRgb_;
   Buffer<float> targetTex_;      // target texture at its own size (HWC)
   Buffer<float> sumSq_;
+  Buffer<float> sumSqPartials_;          // [2 * kSumSqBlocks] scratch of the CUDA loss-slot reduction
+  Buffer<unsigned int> sumSqCounter_;    // its ticket (zero between launches)
+  TargetCache latCache_, rgbCache_;
+  std::vector<int> tPick_;               // [Tt * n] fixed camera of each texture view (-1: random cameras)
   Buffer<float> texCurveDev_;    // device curve slots of the texture phase
   Buffer<float> text_, textVariants_;
   Workspace wsMorph_, wsRaster_, wsTarget_, wsSds_;
@@ -469,6 +493,9 @@ void Runner::allocate() {
     }
   }
   sumSq_ = Buffer<float>(dev_, 4);
+  sumSqPartials_ = Buffer<float>(dev_, size_t(2) * kSumSqBlocks);
+  sumSqCounter_ = Buffer<unsigned int>(dev_, 1);
+  sumSqCounter_.zero(stream_.handle());
   // text embeddings (network backends only)
   if (!backend_.target) {
     const DiffusionSettings& d = in_.diffusion;
@@ -737,21 +764,17 @@ bool Runner::geometryPhase(int64_t start) {
   for (int64_t i = start; i < G; ++i) {
     {
       NvtxRange it("pipeline/geometry/iteration");
-      geometryIteration(i);
-      // loss slots of this iteration
-      SumSqParams sp;
-      sp.a = gImg_.data();
-      sp.count = int64_t(n) * 3 * H * H;
-      sp.out = curveDev.data() + 2 * i;
-      sumSquares(dev_, sp, stream_.handle());
-      if (backend_.target) {
-        sp.a = img_.data();
-        sp.b = tImg_.data();
-        sp.out = curveDev.data() + 2 * i + 1;
-        sumSquares(dev_, sp, stream_.handle());
+      auto h0 = Clock::now();
+      {
+        auto sc = prof_.op("iteration/geometry");
+        geometryIteration(i);
+        // loss slots of this iteration
+        const int64_t count = int64_t(n) * 3 * H * H;
+        lossSlots(gImg_.data(), backend_.target ? img_.data() : nullptr, tImg_.data(), count, curveDev.data() + 2 * i);
+        geomCount_[size_t(2 * i)] = double(count);
+        geomCount_[size_t(2 * i + 1)] = double(count);
       }
-      geomCount_[size_t(2 * i)] = double(sp.count);
-      geomCount_[size_t(2 * i + 1)] = double(sp.count);
+      prof_.addHost("host/geometry_enqueue", msSince(h0));
     }
     prof_.endIteration();
     if (reportIteration("geometry", i, start, G, every, curveDev, geomCurve_, geomCount_)) {
@@ -1016,6 +1039,7 @@ bool Runner::texturePhase(int64_t start) {
   // camera tables
   std::vector<float> ext(size_t(Tt) * n * 12), iR(size_t(Tt) * n * 4), iL(size_t(Tt) * n * 4), iLf(size_t(Tt) * n * 4), dr(size_t(Tt) * n * 2);
   tVariant_.assign(size_t(Tt) * n, 0);
+  tPick_.assign(size_t(Tt) * n, -1);
   for (int64_t i = 0; i < Tt; ++i)
     for (int v = 0; v < n; ++v) {
       CameraPose pose;
@@ -1024,6 +1048,7 @@ bool Runner::texturePhase(int64_t start) {
         int nf = int(t.fixed.size());
         int pick = std::min(nf - 1, int(cameraUniform(in_.seed, key, v, 0) * nf));
         pose = t.fixed[size_t(pick)];
+        tPick_[size_t(i) * n + v] = pick;
       } else {
         pose = randomPose(in_.seed, key, v, t.elevation, t.azimuth, t.distance);
       }
@@ -1072,13 +1097,25 @@ bool Runner::texturePhase(int64_t start) {
   sync();
   (void)f;
   auto phaseStart = Clock::now();
+  // (one-off work of the phase, inside its time: the target conditioning of every fixed camera the stages use)
+  {
+    auto sc = prof_.op("pipeline/target_cache");
+    buildTargetCache(latCache_, start, std::min(Tt, t.latentIterations), t.latentRenderSize * f, false);
+    buildTargetCache(rgbCache_, std::max(start, t.latentIterations), Tt, t.renderSize, true);
+  }
+  prof_.endIteration();
   const int every = progressEvery(Tt);
   bool cancelled = false;
   for (int64_t i = start; i < Tt; ++i) {
-    if (i >= t.latentIterations && !rgbReady_) enterRgbStage();
     {
       NvtxRange it("pipeline/texture/iteration");
-      textureIteration(i);
+      auto h0 = Clock::now();
+      {
+        auto sc = prof_.op(i < t.latentIterations ? "iteration/texture_latent" : "iteration/texture_rgb");
+        if (i >= t.latentIterations && !rgbReady_) enterRgbStage();
+        textureIteration(i);
+      }
+      prof_.addHost(i < t.latentIterations ? "host/texture_latent_enqueue" : "host/texture_rgb_enqueue", msSince(h0));
     }
     prof_.endIteration();
     if (reportIteration("texture", i, start, Tt, every, texCurveDev_, texCurve_, texCount_)) {
@@ -1090,7 +1127,135 @@ bool Runner::texturePhase(int64_t start) {
   if (!cancelled && !rgbReady_) enterRgbStage();
   sync();
   texMs_ += msSince(phaseStart);
+  latCache_ = TargetCache();
+  rgbCache_ = TargetCache();
   return !cancelled;
+}
+
+void Runner::toLayout(const float* src, float* dst, int nn, int H, int ch, bool toNchw, bool acc) {
+  auto sc = prof_.op("pipeline/layout");
+  TransposeParams tp;
+  tp.src = src;
+  tp.dst = dst;
+  tp.n = nn;
+  tp.height = tp.width = H;
+  tp.channels = ch;
+  tp.toNchw = toNchw;
+  tp.accumulate = acc;
+  transpose(dev_, tp, stream_.handle());
+}
+
+void Runner::lossSlots(const float* g, const float* a, const float* b, int64_t count, float* out) {
+  auto sc = prof_.op("pipeline/loss_slots");
+  SumSqParams sp;
+  sp.a = g;
+  sp.count = count;
+  sp.out = out;
+  if (a) {
+    sp.a2 = a;
+    sp.b2 = b;
+    sp.out2 = out + 1;
+  }
+  sp.partials = sumSqPartials_.data();
+  sp.counter = sumSqCounter_.data();
+  sumSquares(dev_, sp, stream_.handle());
+}
+
+// The textured target head for nViews cameras (extrinsics [nViews,12], intrinsics [nViews,4]) -> NCHW.
+void Runner::renderTargetTextured(int nViews, int size, const float* intr, const float* ext, float* outNchw) {
+  const TextureSettings& t = in_.texture;
+  wsTarget_.reset();
+  raster::RenderParams rp = renderParams(tVerts_.data(), nViews, size, intr, ext);
+  rp.texture = targetTex_.data();
+  rp.texWidth = in_.target.texWidth;
+  rp.texHeight = in_.target.texHeight;
+  rp.channels = 3;
+  rp.background = bgRgb_.data();
+  rp.antialias = t.antialias;
+  raster::RenderOutputs ro;
+  ro.color = tgt_.color.data();
+  {
+    auto sc = prof_.op("pipeline/raster_target");
+    raster_->forward(rp, ro, wsTarget_, stream_.handle());
+  }
+  toLayout(tgt_.color.data(), outNchw, nViews, size, 3, true, false);
+}
+
+void Runner::buildTargetCache(TargetCache& c, int64_t from, int64_t to, int size, bool images) {
+  const TextureSettings& t = in_.texture;
+  c = TargetCache();
+  if (!backend_.target || !t.fixedCameras || from >= to || t.fixed.empty()) return;
+  const int n = t.views, C = latentC_, h = size / factor_;
+  const size_t perLat = size_t(C) * h * h, perImg = size_t(3) * size * size;
+  c.slot.assign(t.fixed.size(), -1);
+  std::vector<int> cams;
+  for (int64_t i = from; i < to; ++i)
+    for (int v = 0; v < n; ++v) {
+      int p = tPick_[size_t(i) * n + v];
+      if (p < 0) return;
+      if (c.slot[size_t(p)] < 0) {
+        c.slot[size_t(p)] = int(cams.size());
+        cams.push_back(p);
+      }
+    }
+  const size_t m = cams.size();
+  if (m * (perLat + (images ? perImg : 0)) * sizeof(float) > kTargetCacheBudget) {
+    c.slot.clear();
+    return;  // too many cameras: render per iteration
+  }
+  // the same camera tables the per-iteration path reads (texturePhase): extrinsics of the RGB-size view,
+  // intrinsics at this size
+  std::vector<float> ext(m * 12), intr(m * 4);
+  for (size_t k = 0; k < m; ++k) {
+    const CameraPose& pose = t.fixed[size_t(cams[k])];
+    PinholeView a = pinholeView(pose, t.fovDegrees, t.renderSize, t.renderSize, headRadius_);
+    PinholeView b = pinholeView(pose, t.fovDegrees, size, size, headRadius_);
+    std::copy(a.extrinsics, a.extrinsics + 12, ext.begin() + k * 12);
+    std::copy(b.intrinsics, b.intrinsics + 4, intr.begin() + k * 4);
+  }
+  Buffer<float> extDev(dev_, ext.size()), intrDev(dev_, intr.size());
+  upload(extDev, ext);
+  upload(intrDev, intr);
+  c.lat = Buffer<float>(dev_, m * perLat);
+  if (images) c.img = Buffer<float>(dev_, m * perImg);
+  // batches of the stage's view count (the target workspace and scratch are sized for it)
+  for (size_t b = 0; b < m; b += size_t(n)) {
+    int nb = int(std::min<size_t>(size_t(n), m - b));
+    float* out = images ? c.img.data() + b * perImg : tImg_.data();
+    renderTargetTextured(nb, size, intrDev.data() + b * 4, extDev.data() + b * 12, out);
+    encode(out, nb, size, size, c.lat.data() + b * perLat);
+  }
+  sync();  // (extDev / intrDev are freed on return)
+  c.images = images;
+  c.size = size;
+  c.ready = true;
+}
+
+bool Runner::cachedTarget(const TargetCache& c, int64_t i, int size, const float*& img, const float*& lat) {
+  if (!c.ready || c.size != size) return false;
+  const int n = in_.texture.views, C = latentC_, h = size / factor_;
+  const size_t perLat = size_t(C) * h * h, perImg = size_t(3) * size * size;
+  auto slotOf = [&](int v) {
+    int p = tPick_[size_t(i) * n + v];
+    int sl = p >= 0 && size_t(p) < c.slot.size() ? c.slot[size_t(p)] : -1;
+    if (sl < 0) fail(ErrorCode::Internal, "texture phase: camera " + std::to_string(p) + " of iteration " + std::to_string(i) + " is not in the target cache");
+    return size_t(sl);
+  };
+  if (n == 1) {
+    size_t sl = slotOf(0);
+    lat = c.lat.data() + sl * perLat;
+    img = c.images ? c.img.data() + sl * perImg : nullptr;
+    return true;
+  }
+  StreamHandle s = stream_.handle();
+  for (int v = 0; v < n; ++v) {
+    size_t sl = slotOf(v);
+    memcpyAny(zt_.data() + size_t(v) * perLat, dev_, c.lat.data() + sl * perLat, dev_, perLat * sizeof(float), s);
+    if (c.images) memcpyAny(tImg_.data() + size_t(v) * perImg, dev_, c.img.data() + sl * perImg, dev_, perImg * sizeof(float), s);
+  }
+  lat = zt_.data();
+  img = c.images ? tImg_.data() : nullptr;
+  return true;
 }
 
 void Runner::textureIteration(int64_t i) {
@@ -1123,45 +1288,18 @@ void Runner::textureIteration(int64_t i) {
     memcpyAny(text_.data() + e * size_t(2 * n + (uncondFirst ? 1 : 0)), dev_, textFor(4), dev_, e * sizeof(float), s);
     priorText = text_.data() + e * size_t(2 * n);
   }
-  auto toNchw = [&](const float* src, float* dst, int nn, int H, int ch) {
-    TransposeParams tp;
-    tp.src = src;
-    tp.dst = dst;
-    tp.n = nn;
-    tp.height = tp.width = H;
-    tp.channels = ch;
-    tp.toNchw = true;
-    transpose(dev_, tp, s);
+  auto toNchw = [&](const float* src, float* dst, int nn, int H, int ch) { toLayout(src, dst, nn, H, ch, true, false); };
+  auto toNhwc = [&](const float* src, float* dst, int nn, int H, int ch, bool acc) { toLayout(src, dst, nn, H, ch, false, acc); };
+  // the target denoiser's conditioning: from the fixed-camera cache, else rendered and encoded for this iteration
+  const float* tImgP = tImg_.data();
+  const float* ztP = zt_.data();
+  auto targetFor = [&](TargetCache& cache, int size, const float* intr) {
+    if (cachedTarget(cache, i, size, tImgP, ztP)) return;
+    renderTargetTextured(n, size, intr, ext, tImg_.data());
+    encode(tImg_.data(), n, size, size, zt_.data());
+    tImgP = tImg_.data();
+    ztP = zt_.data();
   };
-  auto toNhwc = [&](const float* src, float* dst, int nn, int H, int ch, bool acc) {
-    TransposeParams tp;
-    tp.src = src;
-    tp.dst = dst;
-    tp.n = nn;
-    tp.height = tp.width = H;
-    tp.channels = ch;
-    tp.toNchw = false;
-    tp.accumulate = acc;
-    transpose(dev_, tp, s);
-  };
-  auto renderTarget = [&](int size, const float* intr, float* outNchw) {
-    wsTarget_.reset();
-    raster::RenderParams rp = renderParams(tVerts_.data(), n, size, intr, ext);
-    rp.texture = targetTex_.data();
-    rp.texWidth = in_.target.texWidth;
-    rp.texHeight = in_.target.texHeight;
-    rp.channels = 3;
-    rp.background = bgRgb_.data();
-    rp.antialias = t.antialias;
-    raster::RenderOutputs ro;
-    ro.color = tgt_.color.data();
-    {
-      auto sc = prof_.op("pipeline/raster_target");
-      raster_->forward(rp, ro, wsTarget_, s);
-    }
-    toNchw(tgt_.color.data(), outNchw, n, size, 3);
-  };
-  SumSqParams sq;
 
   if (latentStage) {
     const int Rl = t.latentRenderSize, Ls = t.latentSize;
@@ -1180,23 +1318,12 @@ void Runner::textureIteration(int64_t i) {
       st = raster_->forward(rp, ro, wsRaster_, s);
     }
     toNchw(cur_.color.data(), z_.data(), n, Rl, C);
-    if (backend_.target) {
-      renderTarget(Rl * f, tIntrLf_.data() + size_t(i) * n * 4, tImg_.data());
-      encode(tImg_.data(), n, Rl * f, Rl * f, zt_.data());
-    }
-    sdsTerm(n, C, Rl, Rl, z_.data(), backend_.target ? zt_.data() : nullptr, nullptr, nullptr, gz_.data(), co, float(t.guidance), 1.f, key,
+    if (backend_.target) targetFor(latCache_, Rl * f, tIntrLf_.data() + size_t(i) * n * 4);
+    sdsTerm(n, C, Rl, Rl, z_.data(), backend_.target ? ztP : nullptr, nullptr, nullptr, gz_.data(), co, float(t.guidance), 1.f, key,
             text, {}, false);
-    sq.a = gz_.data();
-    sq.count = int64_t(n) * C * Rl * Rl;
-    sq.out = texCurveDev_.data() + 2 * i;
-    sumSquares(dev_, sq, s);
-    if (backend_.target) {
-      sq.a = z_.data();
-      sq.b = zt_.data();
-      sq.out = texCurveDev_.data() + 2 * i + 1;
-      sumSquares(dev_, sq, s);
-    }
-    texCount_[size_t(2 * i)] = texCount_[size_t(2 * i + 1)] = double(sq.count);
+    const int64_t count = int64_t(n) * C * Rl * Rl;
+    lossSlots(gz_.data(), backend_.target ? z_.data() : nullptr, ztP, count, texCurveDev_.data() + 2 * i);
+    texCount_[size_t(2 * i)] = texCount_[size_t(2 * i + 1)] = double(count);
     {
       auto sc = prof_.op("pipeline/render_backward");
       toNhwc(gz_.data(), gzImg_.data(), n, Rl, C, false);
@@ -1250,6 +1377,7 @@ void Runner::textureIteration(int64_t i) {
   toNchw(cur_.color.data(), img_.data(), n, R, 3);
   std::vector<engines::ControlInput> controls;
   if (t.controlEnabled) {
+    auto sc = prof_.op("pipeline/layout");
     ComposeParams cm;
     cm.value = cur_.depthImage.data();
     cm.n = n;
@@ -1258,24 +1386,13 @@ void Runner::textureIteration(int64_t i) {
     compose(dev_, cm, s);
     controls.push_back({t.controlName, ctrlImg_.data(), t.controlScale});
   }
-  if (backend_.target) {
-    renderTarget(R, tIntrR_.data() + size_t(i) * n * 4, tImg_.data());
-    encode(tImg_.data(), n, R, R, zt_.data());
-  }
+  if (backend_.target) targetFor(rgbCache_, R, tIntrR_.data() + size_t(i) * n * 4);
   encode(img_.data(), n, R, R, z_.data());
-  sdsTerm(n, C, R / f, R / f, z_.data(), backend_.target ? zt_.data() : nullptr, img_.data(), gImg_.data(), nullptr, co, float(t.guidance), 1.f,
+  sdsTerm(n, C, R / f, R / f, z_.data(), backend_.target ? ztP : nullptr, img_.data(), gImg_.data(), nullptr, co, float(t.guidance), 1.f,
           key, text, controls, true);
-  sq.a = gImg_.data();
-  sq.count = int64_t(n) * 3 * R * R;
-  sq.out = texCurveDev_.data() + 2 * i;
-  sumSquares(dev_, sq, s);
-  if (backend_.target) {
-    sq.a = img_.data();
-    sq.b = tImg_.data();
-    sq.out = texCurveDev_.data() + 2 * i + 1;
-    sumSquares(dev_, sq, s);
-  }
-  texCount_[size_t(2 * i)] = texCount_[size_t(2 * i + 1)] = double(sq.count);
+  const int64_t count = int64_t(n) * 3 * R * R;
+  lossSlots(gImg_.data(), backend_.target ? img_.data() : nullptr, tImgP, count, texCurveDev_.data() + 2 * i);
+  texCount_[size_t(2 * i)] = texCount_[size_t(2 * i + 1)] = double(count);
   {
     auto sc = prof_.op("pipeline/render_backward");
     toNhwc(gImg_.data(), gzImg_.data(), n, R, 3, false);

@@ -33,10 +33,16 @@ Profiler::~Profiler() {
 
 int Profiler::begin(const char* name) {
   if (!enabled_) return -1;
-  if (dev_ == Device::CUDA && used_ + 2 > int(events_.size())) flush();
-  Pending p{name, -1, std::chrono::steady_clock::now()};
+  Pending p{name, -1, std::chrono::steady_clock::now(), false};
 #if FG_HAVE_CUDA
   if (dev_ == Device::CUDA) {
+    // grow the pool rather than flush: a flush here could run while an enclosing scope is still open (nested ops,
+    // e.g. the whole-iteration span around the per-op scopes), whose end event is not recorded yet
+    while (used_ + 2 > int(events_.size())) {
+      cudaEvent_t ev;
+      FG_CUDA_CHECK(cudaEventCreate(&ev));
+      events_.push_back(ev);
+    }
     p.ev = used_;
     used_ += 2;
     FG_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(events_[p.ev]), static_cast<cudaStream_t>(stream_)));
@@ -47,11 +53,12 @@ int Profiler::begin(const char* name) {
 }
 
 void Profiler::end(int slot) {
-  if (slot < 0) return;
+  if (slot < 0 || size_t(slot) >= pending_.size()) return;
   Pending& p = pending_[size_t(slot)];
 #if FG_HAVE_CUDA
   if (dev_ == Device::CUDA) {
     cudaEventRecord(static_cast<cudaEvent_t>(events_[p.ev + 1]), static_cast<cudaStream_t>(stream_));
+    p.closed = true;
     return;
   }
 #endif
@@ -60,12 +67,18 @@ void Profiler::end(int slot) {
   t.first += ms;
   t.second += 1;
   p.name = nullptr;  // consumed
+  p.closed = true;
 }
 
 void Profiler::flush() {
+  // only with every scope closed (slots must stay valid while a scope is open); endIteration() is called
+  // outside all scopes, so in practice this always drains
+  for (const Pending& p : pending_)
+    if (!p.closed) return;
 #if FG_HAVE_CUDA
   if (dev_ == Device::CUDA && used_ > 0) {
-    FG_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(events_[used_ - 1])));
+    // the whole stream: with nested scopes the last-created event is not the last one recorded
+    FG_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(stream_)));
     for (const Pending& p : pending_) {
       float ms = 0.f;
       FG_CUDA_CHECK(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(events_[p.ev]), static_cast<cudaEvent_t>(events_[p.ev + 1])));
@@ -81,6 +94,13 @@ void Profiler::flush() {
 
 void Profiler::endIteration() {
   if (enabled_) flush();
+}
+
+void Profiler::addHost(const char* name, double ms) {
+  if (!enabled_) return;
+  auto& t = totals_[name];
+  t.first += ms;
+  t.second += 1;
 }
 
 void Profiler::addTo(std::map<std::string, OpStat>& out) const {

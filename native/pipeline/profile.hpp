@@ -1,6 +1,7 @@
 // Per-op timing for `profile: true` runs, and the NVTX ranges of every op (always on, free without nsys).
 // CPU: steady_clock around the op. CUDA: an event pair per op from a pool created up front; the pairs are read
-// back by endIteration() (one stream synchronisation per iteration, only while profiling).
+// back by endIteration() (one stream synchronisation per iteration, only while profiling). Scopes may nest
+// (e.g. a whole-iteration span around the per-op scopes); the event pool grows instead of draining mid-scope.
 #pragma once
 #include <chrono>
 #include <map>
@@ -38,6 +39,8 @@ class Profiler {
   // `auto s = prof.op("raster");` (guaranteed copy elision: Scope is neither copied nor moved)
   Scope op(const char* name) { return Scope(this, name); }
   void endIteration();
+  // A host-side duration measured by the caller (e.g. the time an iteration takes to enqueue its work).
+  void addHost(const char* name, double ms);
   void addTo(std::map<std::string, OpStat>& out) const;
 
  private:
@@ -51,6 +54,7 @@ class Profiler {
     const char* name;
     int ev;
     std::chrono::steady_clock::time_point t0;
+    bool closed;
   };
   std::vector<Pending> pending_;
   std::vector<void*> events_;  // cudaEvent_t pool (2 per op)
