@@ -5,8 +5,8 @@
  * float16ToFloat32), float32, float64, int8/uint8, int16/uint16, int32/uint32, int64/uint64 (BigInt arrays), bool.
  * Big-endian data is byte-swapped on read. Fortran-ordered arrays are transposed to C order.
  */
-import * as fsp from 'node:fs/promises';
 import { FaceG2EError } from '../errors';
+import { readFileBytes } from './files';
 
 export type NpyDtype = 'f2' | 'f4' | 'f8' | 'i1' | 'u1' | 'i2' | 'u2' | 'i4' | 'u4' | 'i8' | 'u8' | 'b1';
 export type NpyData = Uint16Array | Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array;
@@ -114,14 +114,7 @@ export function parseNpy(bytes: Uint8Array, file = '<npy>'): NpyArray {
 
 /** Read a .npy file. */
 export async function readNpy(file: string): Promise<NpyArray> {
-  let bytes: Buffer;
-  try {
-    bytes = await fsp.readFile(file);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new FaceG2EError('E_IO', `cannot read ${file}: ${err.message}`, { cause: e });
-  }
-  return parseNpy(bytes, file);
+  return parseNpy(await readFileBytes(file), file);
 }
 
 // ---- float16 <-> float32 -------------------------------------------------------------------------------

@@ -5,10 +5,10 @@
  * and materials per face); triangulate() turns them into the triangle + UV-triangle arrays that the
  * renderer and the morphable-model code use. writeObj/writeMtl export textured triangle meshes atomically.
  */
-import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { FaceG2EError } from '../errors';
 import { writeFileAtomic } from './atomic';
+import { readFileText } from './files';
 
 export interface ObjFaces {
   /** Number of corners of each face (3 for triangles, 4 for quads, ...). */
@@ -215,14 +215,7 @@ export function parseObj(text: string, name = '<obj>'): ObjMesh {
   return mesh;
 }
 
-async function readText(file: string): Promise<string> {
-  try {
-    return await fsp.readFile(file, 'utf8');
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new FaceG2EError('E_IO', `cannot read ${file}: ${err.message}`, { cause: e });
-  }
-}
+const readText = readFileText;
 
 /** Read and parse an OBJ file. */
 export async function readObj(file: string): Promise<ObjMesh> {

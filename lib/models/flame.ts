@@ -3,13 +3,13 @@
  * objects and a scipy csc J_regressor), parsed by our own safe unpickler. UVs come from a head-template
  * OBJ (`--uv-template`, e.g. FLAME's head_template.obj). FLAME is in metres.
  */
-import * as fsp from 'node:fs/promises';
 import { FaceG2EError } from '../errors';
 import { readObj, triangulate } from '../io/obj';
 
 import type { HeadModel } from './format';
 import { baseModel, basisToHalf, noUvs, uvFromTemplate } from './common';
 import { unpickle, asArray, asDenseMatrix } from './pickle';
+import { readFileBytes } from '../io/files';
 
 export interface FlameImportOptions {
   /** OBJ with this model's vertices and UVs (FLAME head_template.obj). */
@@ -22,12 +22,7 @@ export interface FlameImportOptions {
 export const FLAME_JOINTS = ['global', 'neck', 'jaw', 'eye_left', 'eye_right'];
 
 export async function importFlame(file: string, options: FlameImportOptions = {}): Promise<HeadModel> {
-  let bytes: Buffer;
-  try {
-    bytes = await fsp.readFile(file);
-  } catch (e) {
-    throw new FaceG2EError('E_IO', `cannot read ${file}: ${(e as Error).message}`);
-  }
+  const bytes = await readFileBytes(file);
   if (bytes.length < 2 || bytes[0] !== 0x80) throw new FaceG2EError('E_FORMAT', `${file}: not a FLAME pickle (expected a Python pickle, protocol 2 or later)`);
   const root = unpickle(bytes, file);
   if (!(root instanceof Map)) throw new FaceG2EError('E_FORMAT', `${file}: the pickle is not a dict (expected FLAME's dict with v_template, f, shapedirs, ...)`);

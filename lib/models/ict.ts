@@ -11,6 +11,7 @@ import { readObj, triangulate } from '../io/obj';
 import { readNpy, floatToHalf } from '../io/npy';
 import type { HeadModel, ModelPart } from './format';
 import { subsetMesh, gatherHalfBasis, baseModel } from './common';
+import { readFileText } from '../io/files';
 
 /** The 17 geometry parts of the ICT-FaceKit topology: [name, first vertex, last vertex, first polygon, last polygon] (inclusive). */
 export const ICT_PARTS: readonly [string, number, number, number, number][] = [
@@ -83,12 +84,7 @@ function detectLayout(source: string): Layout {
 }
 
 async function readJson(file: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await fsp.readFile(file, 'utf8');
-  } catch (e) {
-    throw new FaceG2EError('E_IO', `cannot read ${file}: ${(e as Error).message}`);
-  }
+  const text = await readFileText(file);
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -176,8 +172,7 @@ export async function importIct(source: string, options: IctImportOptions = {}):
     idNames = idFiles.map((f) => f.slice(0, -4));
     const deltas = async (name: string) => {
       const file = path.join(dir, `${name}.obj`);
-      let text: string;
-      try { text = await fsp.readFile(file, 'utf8'); } catch (e) { throw new FaceG2EError('E_IO', `cannot read ${file}: ${(e as Error).message}`); }
+      const text = await readFileText(file);
       const p = parseObjPositions(text, file, V0);
       const out = new Uint16Array(V * 3);
       for (let i = 0; i < V; i++) {

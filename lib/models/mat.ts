@@ -2,10 +2,10 @@
  * MATLAB .mat reader: Level 5 (v5/v6/v7, with zlib-compressed elements) for numeric, logical, char and
  * struct variables, and v7.3 (HDF5) through h5wasm. Arrays come back row-major in MATLAB's dimension order.
  */
-import * as fsp from 'node:fs/promises';
 import { inflateSync } from 'node:zlib';
 import { FaceG2EError } from '../errors';
 import { openHdf5 } from './hdf5';
+import { readFileBytes } from '../io/files';
 
 export interface MatArray {
   dims: number[];
@@ -121,12 +121,7 @@ function parseMatrix(b: Uint8Array, file: string): { name: string; value: MatVal
 
 /** Read a .mat file (v5 or v7.3). Returns the variables by name. */
 export async function readMat(file: string, wanted?: string[]): Promise<Map<string, MatValue>> {
-  let bytes: Buffer;
-  try {
-    bytes = await fsp.readFile(file);
-  } catch (e) {
-    throw new FaceG2EError('E_IO', `cannot read ${file}: ${(e as Error).message}`);
-  }
+  const bytes = await readFileBytes(file);
   if (bytes.length >= 8 && bytes.readUInt32BE(0) === 0x89484446) return readMat73(file, wanted); // bare HDF5 (v7.3 without its 512-byte header)
   if (bytes.length < 128 || !bytes.subarray(0, 6).toString('latin1').startsWith('MATLAB')) {
     throw new FaceG2EError('E_FORMAT', `${file}: not a MATLAB .mat file (expected a 'MATLAB 5.0 MAT-file' or 'MATLAB 7.3 MAT-file' header)`);

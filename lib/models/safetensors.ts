@@ -5,9 +5,9 @@
  * naturally aligned (data section on an 8-byte boundary, tensors ordered by item size).
  * Reading validates everything and fails with E_FORMAT naming the file and the problem.
  */
-import * as fsp from 'node:fs/promises';
 import { FaceG2EError } from '../errors';
 import { writeFileAtomic } from '../io/atomic';
+import { readFileBytes } from '../io/files';
 
 export type StDtype = 'F16' | 'BF16' | 'F32' | 'F64' | 'I8' | 'U8' | 'I16' | 'U16' | 'I32' | 'U32' | 'I64' | 'U64' | 'BOOL';
 export type StData = Uint16Array | Float32Array | Float64Array | Int8Array | Uint8Array | Int16Array | Int32Array | Uint32Array | BigInt64Array | BigUint64Array;
@@ -110,14 +110,7 @@ export function parseSafetensors(bytes: Uint8Array, file = '<safetensors>'): StF
 
 /** Read a safetensors file. */
 export async function readSafetensors(file: string): Promise<StFile> {
-  let bytes: Buffer;
-  try {
-    bytes = await fsp.readFile(file);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new FaceG2EError('E_IO', `cannot read ${file}: ${err.message}`, { cause: e });
-  }
-  return parseSafetensors(bytes, file);
+  return parseSafetensors(await readFileBytes(file), file);
 }
 
 /** Serialise tensors (in the given order) and metadata as safetensors chunks. */
