@@ -6,6 +6,7 @@
 import { importIct, ICT_PARTS } from '../lib/models/ict';
 import { runPipelineNative, type PipelineNativeInput } from '../lib/pipeline-native';
 import * as path from 'node:path';
+import { targetCoefficients, targetTexture } from './target';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -16,18 +17,9 @@ export async function ictInput(opts: { device: 'cpu' | 'cuda'; geometry: number;
   const dir = path.resolve(process.env.FACEG2E_SHARED_DIR ?? path.resolve(__dirname, '..', '..', 'shared'), 'models', 'ict-facekit-light');
   const m = await importIct(dir, { parts: opts.parts ?? (process.env.PARTS === 'default' ? undefined : ICT_PARTS.map((p) => p[0])) });
   const Ki = m.identityNames.length;
-  // a target head: a deterministic spread of identity coefficients (first modes larger)
-  const target = new Float32Array(Ki);
-  for (let k = 0; k < Math.min(Ki, 20); k++) target[k] = 0.8 * Math.sin(1.7 * k + 0.3) / Math.sqrt(1 + k / 4);
+  const target = targetCoefficients(Ki);
   const S = opts.texSize;
-  const tex = new Float32Array(S * S * 3);
-  for (let y = 0; y < S; y++)
-    for (let x = 0; x < S; x++) {
-      const u = (x + 0.5) / S, v = 1 - (y + 0.5) / S, i = (y * S + x) * 3;
-      tex[i] = 0.6 + 0.25 * Math.sin(2 * Math.PI * 3 * u) * Math.cos(2 * Math.PI * 2 * v);
-      tex[i + 1] = 0.45 + 0.2 * Math.cos(2 * Math.PI * 2 * u);
-      tex[i + 2] = 0.4 + 0.2 * Math.sin(2 * Math.PI * (u + 2 * v));
-    }
+  const tex = targetTexture(S);
   const cams = [0, 45, -45, 90, -90].flatMap((azimuth) => [0, 20].map((elevation) => ({ elevation, azimuth, distance: 0.85 })));
   const input: PipelineNativeInput = {
     device: opts.device,

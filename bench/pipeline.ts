@@ -39,6 +39,7 @@ import { loadNative } from '../lib/native';
 import { callNative, fromNative } from '../lib/errors';
 // types only: lib/pipeline-native.ts imports sharp (its texture-prior helpers), which the device bundle must not need
 import type { PipelineCamera, PipelineNativeInput, PipelineNativeResult } from '../lib/pipeline-native';
+import { targetCoefficients, targetTexture } from './target';
 
 /** The addon's pipeline binding, called directly (what runPipelineNative/shPresets of lib/pipeline-native.ts do). */
 interface NativePipeline {
@@ -98,17 +99,9 @@ async function loadIct(parts: 'all' | 'head'): Promise<IctModel> {
 
 /** The benchmark's run: bench/pipeline-ict.ts's reconstruction settings at FaceG2E sizes, every setting explicit. */
 function benchInput(m: IctModel, device: 'cpu' | 'cuda', iters: number): PipelineNativeInput {
-  const target = new Float32Array(m.Ki);
-  for (let k = 0; k < Math.min(m.Ki, 20); k++) target[k] = 0.8 * Math.sin(1.7 * k + 0.3) / Math.sqrt(1 + k / 4);
+  const target = targetCoefficients(m.Ki);
   const S = 512;
-  const tex = new Float32Array(S * S * 3);
-  for (let y = 0; y < S; y++)
-    for (let x = 0; x < S; x++) {
-      const u = (x + 0.5) / S, v = 1 - (y + 0.5) / S, i = (y * S + x) * 3;
-      tex[i] = 0.6 + 0.25 * Math.sin(2 * Math.PI * 3 * u) * Math.cos(2 * Math.PI * 2 * v);
-      tex[i + 1] = 0.45 + 0.2 * Math.cos(2 * Math.PI * 2 * u);
-      tex[i + 2] = 0.4 + 0.2 * Math.sin(2 * Math.PI * (u + 2 * v));
-    }
+  const tex = targetTexture(S);
   const cams = [0, 45, -45, 90, -90].flatMap((azimuth) => [0, 20].map((elevation) => ({ elevation, azimuth, distance: 0.85 })));
   const fov = 12.593637;
   return {
