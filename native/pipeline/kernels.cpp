@@ -1,6 +1,7 @@
 // CPU twins of native/pipeline/kernels.hpp and the dispatchers. Element-parallel ops run on fg::parallelFor
 // (each index writes only its own outputs); scatters into shared gradients run serially in a fixed order, so a
-// CPU run is bit-reproducible whatever the thread count.
+// CPU run is bit-reproducible whatever the thread count (the CUDA twins get the same property from fixed-point
+// integer atomics; the CPU ignores their ShadeParams::*Fixed scratch).
 #include "pipeline/kernels.hpp"
 #include <vector>
 #include "core/device.hpp"
@@ -107,9 +108,15 @@ void clipTransformBackward(Device d, const ClipParams& p, StreamHandle s) {
 }
 void shade(Device d, const ShadeParams& p, StreamHandle s) { FG_PIPE_DISPATCH(shadeCpu(p), shadeCuda(p, s), "shade"); }
 void shadeBackwardGeometry(Device d, const ShadeParams& p, StreamHandle s) {
+  FG_CHECK_ARG(d != Device::CUDA || !p.gradNormals || p.gradNormalsFixed,
+               "shadeBackwardGeometry: gradNormalsFixed: expected zeroed int64 scratch of V*3+1 on CUDA");
+  FG_CHECK_ARG(d != Device::CUDA || !p.gradClip || p.gradClipFixed,
+               "shadeBackwardGeometry: gradClipFixed: expected zeroed int64 scratch of nViews*V*4+1 on CUDA");
   FG_PIPE_DISPATCH(shadeBackwardGeometryCpu(p), shadeBackwardGeometryCuda(p, s), "shade_backward_geometry");
 }
 void shadeBackwardTexture(Device d, const ShadeParams& p, StreamHandle s) {
+  FG_CHECK_ARG(d != Device::CUDA || !p.gradTex || !p.gradOut || p.gradTexFixed,
+               "shadeBackwardTexture: gradTexFixed: expected zeroed int64 scratch of texH*texW*channels+1 on CUDA");
   FG_PIPE_DISPATCH(shadeBackwardTextureCpu(p), shadeBackwardTextureCuda(p, s), "shade_backward_texture");
 }
 void elementwise(Device d, const ElementParams& p, StreamHandle s) {

@@ -1,5 +1,6 @@
-// CUDA twins of native/pipeline/kernels.hpp. Launchers never allocate or synchronise; scatters use atomics,
-// reductions a fixed-order block tree (deterministic).
+// CUDA twins of native/pipeline/kernels.hpp. Launchers never allocate or synchronise; gradient scatters use 64-bit
+// fixed-point integer atomics into caller-zeroed scratch plus a conversion pass, reductions a fixed-order block
+// tree: both deterministic (bit-reproducible run to run).
 #include "core/cuda_check.hpp"
 #include "pipeline/kernels.hpp"
 
@@ -37,18 +38,31 @@ void launchElements(const P& p, int64_t n, F f, StreamHandle s) {
   FG_CUDA_CHECK_LAUNCH();
 }
 
+// 64-bit fixed-point scatter (deterministic: integer atomics commute). `flag` is the scratch's extra last element.
+__device__ __forceinline__ void fixedAdd(long long* fx, long long* flag, int64_t i, float v) {
+  if (!(fabsf(v) <= kShadeFixedMaxAbs)) {  // NaN, Inf or a single term that could wrap the accumulator
+    atomicOr(reinterpret_cast<unsigned long long*>(flag), 1ull);
+    return;
+  }
+  // v · 2^32 is exact in float (power-of-two scale, |v| ≤ 2^30 keeps it finite); round half to even to an integer.
+  const long long q = __float2ll_rn(v * kShadeFixedScale);
+  atomicAdd(reinterpret_cast<unsigned long long*>(fx + i), static_cast<unsigned long long>(q));  // two's complement
+}
+
 __global__ void shadeGeomGradKernel(ShadeParams p, int64_t n) {
   int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n || p.triId[i] < 0) return;
   PixelGeomGrad g = shadeGeomGradPixel(p, i);
   if (!g.any) return;
   int view = int(i / (int64_t(p.width) * p.height));
+  long long* nFlag = p.gradNormals ? p.gradNormalsFixed + shadeGradNormalsCount(p) : nullptr;
+  long long* cFlag = p.gradClip ? p.gradClipFixed + shadeGradClipCount(p) : nullptr;
   for (int k = 0; k < 3; ++k) {
     if (p.gradNormals)
-      for (int c = 0; c < 3; ++c) atomicAdd(p.gradNormals + 3 * int64_t(g.v[k]) + c, g.gN[k][c]);
+      for (int c = 0; c < 3; ++c) fixedAdd(p.gradNormalsFixed, nFlag, 3 * int64_t(g.v[k]) + c, g.gN[k][c]);
     if (p.gradClip) {
-      float* gc = p.gradClip + 4 * (int64_t(view) * p.V + g.v[k]);
-      for (int c = 0; c < 4; ++c) atomicAdd(gc + c, g.gClip[k][c]);
+      const int64_t base = 4 * (int64_t(view) * p.V + g.v[k]);
+      for (int c = 0; c < 4; ++c) fixedAdd(p.gradClipFixed, cFlag, base + c, g.gClip[k][c]);
     }
   }
 }
@@ -67,12 +81,31 @@ __global__ void shadeTexGradKernel(ShadeParams p, int64_t n) {
   pixelUv(p, f, b, u, v);
   Bilinear bl = bilinearSetup(u, v, p.texW, p.texH);
   const float* go = p.gradOut ? p.gradOut + int64_t(view) * p.channels * plane + pix : nullptr;
+  const bool grad = p.gradTex && go;
+  long long* tFlag = grad ? p.gradTexFixed + shadeGradTexCount(p) : nullptr;
   for (int k = 0; k < 4; ++k) {
-    if (bl.w[k] == 0.f) continue;
+    if (bl.w[k] == 0.f) continue;  // adds exactly 0 (the CPU twin adds it; same sums)
     if (p.texWeight) atomicAdd(p.texWeight + bl.idx[k], bl.w[k]);
-    if (p.gradTex && go)
-      for (int c = 0; c < p.channels; ++c) atomicAdd(p.gradTex + bl.idx[k] * p.channels + c, bl.w[k] * go[c * plane]);
+    if (grad)
+      for (int c = 0; c < p.channels; ++c) fixedAdd(p.gradTexFixed, tFlag, bl.idx[k] * p.channels + c, bl.w[k] * go[c * plane]);
   }
+}
+
+// dst[i] += fixed[i] / 2^32 (NaN everywhere when the scratch's flag element is set). Scale by the exact power of
+// two 2^-32 in double (exact for |fixed| < 2^53), one rounding to float.
+__global__ void fixedToFloatAddKernel(const long long* fx, int64_t n, float* dst) {
+  const bool bad = fx[n] != 0;
+  const double inv = 1.0 / double(kShadeFixedScale);
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x)
+    dst[i] += bad ? __int_as_float(0x7fc00000) : float(double(fx[i]) * inv);
+}
+
+void fixedToFloatAdd(const long long* fx, int64_t n, float* dst, StreamHandle s) {
+  if (n <= 0) return;
+  unsigned b = blocksFor(n);
+  if (b > 65535u * 8u) b = 65535u * 8u;
+  fixedToFloatAddKernel<<<b, kThreads, 0, cs(s)>>>(fx, n, dst);
+  FG_CUDA_CHECK_LAUNCH();
 }
 
 // Single block, fixed order: deterministic (the fallback without scratch).
@@ -164,12 +197,15 @@ void shadeBackwardGeometryCuda(const ShadeParams& p, StreamHandle s) {
   if (n <= 0) return;
   shadeGeomGradKernel<<<blocksFor(n), kThreads, 0, cs(s)>>>(p, n);
   FG_CUDA_CHECK_LAUNCH();
+  if (p.gradNormals) fixedToFloatAdd(p.gradNormalsFixed, shadeGradNormalsCount(p), p.gradNormals, s);
+  if (p.gradClip) fixedToFloatAdd(p.gradClipFixed, shadeGradClipCount(p), p.gradClip, s);
 }
 void shadeBackwardTextureCuda(const ShadeParams& p, StreamHandle s) {
   int64_t n = int64_t(p.nViews) * p.width * p.height;
   if (n <= 0) return;
   shadeTexGradKernel<<<blocksFor(n), kThreads, 0, cs(s)>>>(p, n);
   FG_CUDA_CHECK_LAUNCH();
+  if (p.gradTex && p.gradOut) fixedToFloatAdd(p.gradTexFixed, shadeGradTexCount(p), p.gradTex, s);
 }
 void elementwiseCuda(const ElementParams& p, StreamHandle s) { launchElements(p, p.count, ElemF{}, s); }
 void codecAdjointCuda(const CodecAdjointParams& p, StreamHandle s) { launchElements(p, int64_t(p.n) * 3 * p.height * p.width, AdjF{}, s); }

@@ -11,7 +11,10 @@
 //
 // Conventions: images NCHW [n, C, H, W], row 0 at the top; textures HWC [H, W, C], row 0 at v = 1 (OBJ UVs have
 // their origin bottom-left); clip positions [n, V, 4]; matrices row-major, clip = M · (x, y, z, 1).
-// Reductions into shared outputs (gradients) are serial on the CPU (fixed order: bit-reproducible) and atomics on CUDA.
+// Reductions into shared outputs (gradients) are serial on the CPU (fixed order: bit-reproducible). On CUDA the
+// gradient scatters of the shading backward are 64-bit fixed-point atomics (integer addition is associative, so
+// the result does not depend on the order the atomics land in: bit-reproducible too), converted to float by one
+// pass at the end of the launcher (see ShadeParams::*Fixed below).
 #pragma once
 #include <cstdint>
 #include "core/hd.hpp"
@@ -158,8 +161,31 @@ struct ShadeParams {
   float* gradClip = nullptr;       // [n,V,4] (+=)
   float* gradNormals = nullptr;    // [V,3] (+=)
   float* gradTex = nullptr;        // [texH,texW,C] (+=)
-  float* texWeight = nullptr;      // [texH,texW] (+=): total bilinear weight (visibility)
+  float* texWeight = nullptr;      // [texH,texW] (+=): total bilinear weight (visibility; float atomics on CUDA,
+                                   // order-dependent in the last bits, only ever compared with 0)
+  // CUDA only (the CPU twin ignores them and scatters serially): 64-bit fixed-point scratch for the three gradient
+  // scatters, required on CUDA for each gradient requested. Each holds (elements of its float target + 1) values
+  // and must be ZERO before the backward launch (the caller memsets it on the same stream: the launchers never
+  // allocate or synchronise). Every contribution v is added as llrint(v · kShadeFixedScale) with an integer atomic,
+  // then the launcher's conversion pass does target[i] += float(fixed[i] / kShadeFixedScale). The extra last
+  // element is a flag: a NaN/Inf or out-of-range contribution sets it and the conversion then writes NaN into the
+  // whole target (a bad gradient stays loud, as it was with float atomics, instead of wrapping silently).
+  long long* gradClipFixed = nullptr;     // [nViews*V*4 + 1]
+  long long* gradNormalsFixed = nullptr;  // [V*3 + 1]
+  long long* gradTexFixed = nullptr;      // [texH*texW*C + 1]
 };
+
+// 2^32, as the raster's deterministic backward: resolution 2.3e-10 per contribution (round to nearest), each
+// accumulated sum must stay below 2^31 ≈ 2.1e9 in magnitude. A single contribution is rejected (flag) beyond
+// kShadeFixedMaxAbs = 2^30 so one term can never wrap the accumulator. The pipeline's shading gradients are
+// SDS/MSE image gradients (|g| ≲ 1 per pixel) pushed through barycentric/normal Jacobians: sums of order
+// 1e-6..1e6, comfortably inside both bounds; the rounding (≤ 1.2e-10 per term) is far below the float32
+// rounding of the serial CPU sum for gradients of that size.
+constexpr float kShadeFixedScale = 4294967296.0f;
+constexpr float kShadeFixedMaxAbs = 1073741824.0f;
+FG_HDI int64_t shadeGradClipCount(const ShadeParams& p) { return int64_t(p.nViews) * p.V * 4; }
+FG_HDI int64_t shadeGradNormalsCount(const ShadeParams& p) { return p.V * 3; }
+FG_HDI int64_t shadeGradTexCount(const ShadeParams& p) { return int64_t(p.texH) * p.texW * p.channels; }
 
 FG_HDI void pixelNormal(const ShadeParams& p, int64_t f, const float b[3], float n[3], float m[3], float& len) {
   m[0] = m[1] = m[2] = 0.f;

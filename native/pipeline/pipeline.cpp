@@ -170,6 +170,9 @@ class Runner {
   // geometry state
   Buffer<float> verts_, normals_, dVerts_, dNormals_, tVerts_, tNormals_;
   Buffer<float> clip_, gClip_;
+  // CUDA only: 64-bit fixed-point scratch of the normal-render backward's scatters (ShadeParams::*Fixed; +1 flag
+  // element each), zeroed before every backward: deterministic gradients, so a seeded CUDA run reproduces exactly.
+  Buffer<long long> gClipFx_, dNormalsFx_;
   // renders and SDS scratch (capacities computed in allocate())
   RenderTarget cur_, tgt_;
   Buffer<float> img_, tImg_, gImg_, dGrey_, dMask_, ctrlImg_;
@@ -404,6 +407,10 @@ void Runner::allocate() {
   if (geo) {
     clip_ = Buffer<float>(dev_, size_t(nG) * V_ * 4);
     gClip_ = Buffer<float>(dev_, size_t(nG) * V_ * 4);
+    if (dev_ == Device::CUDA) {
+      gClipFx_ = Buffer<long long>(dev_, size_t(nG) * V_ * 4 + 1);
+      dNormalsFx_ = Buffer<long long>(dev_, V3 + 1);
+    }
   }
   auto allocRT = [&](RenderTarget& rt) {
     rt.triId = Buffer<int32_t>(dev_, pixCap);
@@ -950,6 +957,10 @@ void Runner::geometryIteration(int64_t i) {
       memsetAny(gClip_.data(), dev_, 0, size_t(n) * V_ * 4 * sizeof(float), s);
       memsetAny(dNormals_.data(), dev_, 0, size_t(V_) * 3 * sizeof(float), s);
       memsetAny(dVerts_.data(), dev_, 0, size_t(V_) * 3 * sizeof(float), s);
+      if (dev_ == Device::CUDA) {  // the fixed-point accumulators (flag element included) start at zero too
+        memsetAny(gClipFx_.data(), dev_, 0, (size_t(n) * V_ * 4 + 1) * sizeof(long long), s);
+        memsetAny(dNormalsFx_.data(), dev_, 0, (size_t(V_) * 3 + 1) * sizeof(long long), s);
+      }
       ShadeParams sp = shp;
       sp.triId = cur_.triId.data();
       sp.bary = cur_.bary.data();
@@ -957,6 +968,8 @@ void Runner::geometryIteration(int64_t i) {
       sp.gradOut = gImg_.data();
       sp.gradClip = gClip_.data();
       sp.gradNormals = dNormals_.data();
+      sp.gradClipFixed = gClipFx_.data();      // null on the CPU (serial fixed-order scatter there)
+      sp.gradNormalsFixed = dNormalsFx_.data();
       shadeBackwardGeometry(dev_, sp, s);
       cp.pos = verts_.data();
       cp.gradClip = gClip_.data();

@@ -92,6 +92,48 @@ test('CUDA: cancel + resume continues from the checkpoint (same cameras/noise; r
   assert.ok(resumed.metrics!.vertexRmseRatio! < 0.1);
 });
 
+/** Exact (bitwise, via Float32 bit patterns so -0/NaN count too) equality with the first differing index in the message. */
+function assertBitIdentical(a: ArrayLike<number> | undefined, b: ArrayLike<number> | undefined, what: string): void {
+  assert.ok(a && b, `${what}: missing`);
+  assert.equal(a.length, b.length, `${what}: lengths ${a.length} vs ${b.length}`);
+  const fa = Float32Array.from(a), fb = Float32Array.from(b);
+  const ua = new Uint32Array(fa.buffer), ub = new Uint32Array(fb.buffer);
+  let diffs = 0, first = -1;
+  for (let i = 0; i < ua.length; i++) if (ua[i] !== ub[i]) { diffs++; if (first < 0) first = i; }
+  assert.equal(diffs, 0, `${what}: ${diffs} of ${ua.length} values differ, first at ${first}: ${fa[first]} vs ${fb[first]}`);
+}
+
+function assertSameCudaResult(a: PipelineNativeResult, b: PipelineNativeResult, what: string): void {
+  assert.equal(a.status, 'done', `${what}: first run status`);
+  assert.equal(b.status, 'done', `${what}: second run status`);
+  assertBitIdentical(a.curves!.geometry, b.curves!.geometry, `${what}: geometry curves`);
+  assertBitIdentical(a.coefficients, b.coefficients, `${what}: coefficients`);
+  assertBitIdentical(a.vertices, b.vertices, `${what}: vertices`);
+  assertBitIdentical(a.curves!.texture, b.curves!.texture, `${what}: texture curves`);
+  assertBitIdentical(a.texture, b.texture, `${what}: texture`);
+}
+
+test('CUDA: bit-reproducible (deterministic fixed-point scatters): same seed twice, and cancel + resume equal the uninterrupted run exactly', async () => {
+  // grey AND normal geometry renders (the default inputs): the normal render's backward scatters into vertex
+  // normals / clip positions, the texture phase through the raster's texture backward
+  const over = { geometry: { iterations: 60 }, texture: { iterations: 40, latent: { iterations: 15, textureSize: 32, renderSize: 32 } } };
+  const a = await runPipelineNative(input('cuda', over));
+  const b = await runPipelineNative(input('cuda', over));
+  assertSameCudaResult(a, b, 'same seed, two CUDA runs');
+  // cancel in the geometry phase, resume from the checkpoint
+  const g = await runCancelled(input('cuda', over), 20);
+  assert.equal(g.status, 'cancelled');
+  assert.equal(g.checkpoint.phase, 'geometry');
+  assert.ok(g.checkpoint.iteration > 0 && g.checkpoint.iteration < 60, `geometry checkpoint at ${g.checkpoint.iteration}`);
+  assertSameCudaResult(a, await runPipelineNative({ ...input('cuda', over), checkpoint: g.checkpoint }), `CUDA resume from geometry iteration ${g.checkpoint.iteration}`);
+  // cancel in the texture phase (latent stage), resume
+  const ac = new AbortController();
+  const t = await runPipelineNative({ ...input('cuda', over), progressEvery: 2 }, { signal: ac.signal, onProgress: (p) => { if (p.phase === 'texture' && p.iteration >= 6) ac.abort(); } });
+  assert.equal(t.status, 'cancelled');
+  assert.ok(t.checkpoint.iteration > 0, `texture checkpoint at ${t.checkpoint.iteration}`);
+  assertSameCudaResult(a, await runPipelineNative({ ...input('cuda', over), checkpoint: t.checkpoint }), `CUDA resume from ${t.checkpoint.phase} iteration ${t.checkpoint.iteration}`);
+});
+
 test('CUDA: profile reports per-op event times', async () => {
   const r = await runPipelineNative({ ...input('cuda', { geometry: { iterations: 10 }, texture: { iterations: 10, latent: { iterations: 5, textureSize: 32, renderSize: 32 } } }), profile: true });
   const p = r.profile!;
