@@ -132,6 +132,9 @@ class Runner {
     return int(std::max<int64_t>(1, total / 20));
   }
   const float* textFor(int variant) const;
+  // The CFG text batch of iteration i: for each of the n views, the unconditional embedding and the embedding of
+  // that view's prompt variant (front/side/back), in the denoiser's CFG order, in text_. Returns text_.data().
+  float* cfgText(const std::vector<int>& variants, int64_t i, int n, StreamHandle s);
 
   const PipelineInput& in_;
   CancelTokenPtr cancel_;
@@ -703,6 +706,17 @@ void Runner::sendProgress(const char* phase, int64_t i, int64_t total, int t, co
 
 // ------------------------------------------------------------------------------------------------ geometry
 
+float* Runner::cfgText(const std::vector<int>& variants, int64_t i, int n, StreamHandle s) {
+  const size_t e = size_t(in_.diffusion.tokens) * in_.diffusion.embedDim;
+  const bool uncondFirst = in_.diffusion.cfgOrder == engines::CfgOrder::UncondFirst;
+  for (int v = 0; v < n; ++v) {
+    int var = 1 + variants[size_t(i) * n + v];
+    memcpyAny(text_.data() + e * size_t(uncondFirst ? v : n + v), dev_, textFor(0), dev_, e * sizeof(float), s);
+    memcpyAny(text_.data() + e * size_t(uncondFirst ? n + v : v), dev_, textFor(var), dev_, e * sizeof(float), s);
+  }
+  return text_.data();
+}
+
 bool Runner::reportIteration(const char* phase, int64_t i, int64_t start, int64_t total, int every, const Buffer<float>& curveDev,
                              std::vector<float>& curve, const std::vector<double>& count) {
   bool last = i + 1 == total;
@@ -912,14 +926,7 @@ void Runner::geometryIteration(int64_t i) {
   // SDS on the render
   const float* text = nullptr;
   if (!backend_.target) {
-    size_t e = size_t(in_.diffusion.tokens) * in_.diffusion.embedDim;
-    bool uncondFirst = in_.diffusion.cfgOrder == engines::CfgOrder::UncondFirst;
-    for (int v = 0; v < n; ++v) {
-      int var = 1 + gVariant_[size_t(i) * n + v];
-      memcpyAny(text_.data() + e * size_t(uncondFirst ? v : n + v), dev_, textFor(0), dev_, e * sizeof(float), s);
-      memcpyAny(text_.data() + e * size_t(uncondFirst ? n + v : v), dev_, textFor(var), dev_, e * sizeof(float), s);
-    }
-    text = text_.data();
+    text = cfgText(gVariant_, i, n, s);
   }
   encode(img_.data(), n, H, H, z_.data());
   if (backend_.target) encode(tImg_.data(), n, H, H, zt_.data());
@@ -1288,14 +1295,9 @@ void Runner::textureIteration(int64_t i) {
   const float* text = nullptr;
   const float* priorText = nullptr;
   if (!backend_.target) {
-    size_t e = size_t(in_.diffusion.tokens) * in_.diffusion.embedDim;
-    bool uncondFirst = in_.diffusion.cfgOrder == engines::CfgOrder::UncondFirst;
-    for (int v = 0; v < n; ++v) {
-      int var = 1 + tVariant_[size_t(i) * n + v];
-      memcpyAny(text_.data() + e * size_t(uncondFirst ? v : n + v), dev_, textFor(0), dev_, e * sizeof(float), s);
-      memcpyAny(text_.data() + e * size_t(uncondFirst ? n + v : v), dev_, textFor(var), dev_, e * sizeof(float), s);
-    }
-    text = text_.data();
+    text = cfgText(tVariant_, i, n, s);
+    const size_t e = size_t(in_.diffusion.tokens) * in_.diffusion.embedDim;
+    const bool uncondFirst = in_.diffusion.cfgOrder == engines::CfgOrder::UncondFirst;
     // the prior's batch (n = 1) sits after the views' batch
     memcpyAny(text_.data() + e * size_t(2 * n + (uncondFirst ? 0 : 1)), dev_, textFor(0), dev_, e * sizeof(float), s);
     memcpyAny(text_.data() + e * size_t(2 * n + (uncondFirst ? 1 : 0)), dev_, textFor(4), dev_, e * sizeof(float), s);
