@@ -5,7 +5,8 @@
 #   .device/js/             the GPU tests and benchmarks bundled to plain JS (no node_modules needed)
 #   .device/data/           the data the benchmarks read (an imported ICT model, a triangulated mesh)
 #   build-device/Release/faceg2e.node   the addon, sm_90 only (fits the 64 MiB transfer limit)
-# Then carry [".device", "build-device"] and run tools/device/on-device.sh there.
+# Then carry [".device", "build-device/Release/faceg2e.node"] (not the whole build folder: 64 MiB per call) and run
+# tools/device/on-device.sh there.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 mkdir -p .device/data
