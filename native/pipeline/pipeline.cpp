@@ -135,6 +135,8 @@ class Runner {
   // The CFG text batch of iteration i: for each of the n views, the unconditional embedding and the embedding of
   // that view's prompt variant (front/side/back), in the denoiser's CFG order, in text_. Returns text_.data().
   float* cfgText(const std::vector<int>& variants, int64_t i, int n, StreamHandle s);
+  // Iteration i of a phase with `iterations` steps: its timestep (Philox, by iteration) and SDS coefficients.
+  sds::SdsCoefficients stepCoefficients(const sds::TimestepSchedule& schedule, int64_t iterations, int64_t i, int& timestep) const;
 
   const PipelineInput& in_;
   CancelTokenPtr cancel_;
@@ -706,6 +708,15 @@ void Runner::sendProgress(const char* phase, int64_t i, int64_t total, int t, co
 
 // ------------------------------------------------------------------------------------------------ geometry
 
+sds::SdsCoefficients Runner::stepCoefficients(const sds::TimestepSchedule& schedule, int64_t iterations, int64_t i, int& timestep) const {
+  const int N = in_.diffusion.scheduler.numTrainTimesteps;
+  sds::TimestepSchedule ts = schedule;
+  ts.totalIterations = iterations;
+  ts.numTrainTimesteps = N;
+  timestep = sds::sampleTimestep(ts, in_.seed, uint64_t(i));
+  return sds::sdsCoefficients(tables_.alphasCumprod.data(), N, timestep, in_.diffusion.weighting, in_.diffusion.gradScale);
+}
+
 float* Runner::cfgText(const std::vector<int>& variants, int64_t i, int n, StreamHandle s) {
   const size_t e = size_t(in_.diffusion.tokens) * in_.diffusion.embedDim;
   const bool uncondFirst = in_.diffusion.cfgOrder == engines::CfgOrder::UncondFirst;
@@ -827,12 +838,8 @@ void Runner::geometryIteration(int64_t i) {
   const float* intr = gIntr_.data() + size_t(i) * n * 4;
   const float* sh = gSh_.data() + size_t(i) * n * 9;
   StreamHandle s = stream_.handle();
-  const int N = in_.diffusion.scheduler.numTrainTimesteps;
-  sds::TimestepSchedule ts = g.timesteps;
-  ts.totalIterations = g.iterations;
-  ts.numTrainTimesteps = N;
-  int t = sds::sampleTimestep(ts, in_.seed, uint64_t(i));
-  sds::SdsCoefficients co = sds::sdsCoefficients(tables_.alphasCumprod.data(), N, t, in_.diffusion.weighting, in_.diffusion.gradScale);
+  int t = 0;
+  const sds::SdsCoefficients co = stepCoefficients(g.timesteps, g.iterations, i, t);
   geomCurve_[size_t(3 * i)] = float(t);
 
   ClipParams cp;
@@ -1283,12 +1290,8 @@ void Runner::textureIteration(int64_t i) {
   const int n = t.views, f = factor_, C = latentC_;
   const bool latentStage = i < t.latentIterations;
   StreamHandle s = stream_.handle();
-  const int N = in_.diffusion.scheduler.numTrainTimesteps;
-  sds::TimestepSchedule ts = t.timesteps;
-  ts.totalIterations = t.iterations;
-  ts.numTrainTimesteps = N;
-  int tstep = sds::sampleTimestep(ts, in_.seed, uint64_t(i));
-  sds::SdsCoefficients co = sds::sdsCoefficients(tables_.alphasCumprod.data(), N, tstep, in_.diffusion.weighting, in_.diffusion.gradScale);
+  int tstep = 0;
+  const sds::SdsCoefficients co = stepCoefficients(t.timesteps, t.iterations, i, tstep);
   texCurve_[size_t(3 * i)] = float(tstep);
   const float* ext = tExt_.data() + size_t(i) * n * 12;
   const uint64_t key = (kTexturePhaseKey + uint64_t(i)) * 2;

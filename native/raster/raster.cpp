@@ -274,25 +274,22 @@ void RasterContext::backward(const RenderParams& p, const RenderState& st, const
   bool det = g.deterministic && dev_ == Device::CUDA;
   bool withNormals = g.dPositions && k.gGrey;
   const size_t acc = size_t(p.numViews) * p.numTriangles * 9;
+  // a zeroed per-(view, triangle) accumulator: 64-bit fixed point in deterministic mode, else float
+  auto zeroedAccumulator = [&](auto& a) {
+    if (det) {
+      a.fx = ws.alloc<long long>(acc);
+      a.scale = g.fixedPointScale;
+      memsetAny(a.fx, dev_, 0, acc * 8, stream);
+    } else {
+      a.f = ws.alloc<float>(acc);
+      memsetAny(a.f, dev_, 0, acc * 4, stream);
+    }
+  };
   if (g.dPositions) {
     k.dPosOut = g.dPositions;
-    if (det) {
-      k.dW.fx = ws.alloc<long long>(acc);
-      k.dW.scale = g.fixedPointScale;
-      memsetAny(k.dW.fx, dev_, 0, acc * 8, stream);
-    } else {
-      k.dW.f = ws.alloc<float>(acc);
-      memsetAny(k.dW.f, dev_, 0, acc * 4, stream);
-    }
+    zeroedAccumulator(k.dW);
     if (withNormals) {
-      if (det) {
-        k.dN.fx = ws.alloc<long long>(acc);
-        k.dN.scale = g.fixedPointScale;
-        memsetAny(k.dN.fx, dev_, 0, acc * 8, stream);
-      } else {
-        k.dN.f = ws.alloc<float>(acc);
-        memsetAny(k.dN.f, dev_, 0, acc * 4, stream);
-      }
+      zeroedAccumulator(k.dN);
       k.dm = ws.alloc<float>(size_t(p.numVertices) * 3);
     }
   }
