@@ -1,8 +1,11 @@
 /**
  * Rasteriser benchmark: ours (CUDA) vs nvdiffrast (through PyTorch) on the same inputs.
  *
- *   node --import tsx bench/raster.ts [MESH.obj] [--iters N] [--no-nvdiffrast]
+ *   node --import tsx bench/raster.ts [MESH.obj] [--iters N] [--no-nvdiffrast] [--sweep 16x1024,8x1024] [--gradients]
  *
+ * --gradients: also time the 4x512² backward with only texel or only position gradients (diagnostics).
+ * --sweep tries launch tunings of the chunked raster on the 4x512² case, after the table (ours only): CHUNKxBIG =
+ * pixels per work item x the pixel-box area above which a triangle goes to the block-per-triangle queue.
  * After the table it prints a per-stage breakdown of our forward+backward (CUDA events between the stages).
  *
  * Workload (both sides): rasterise + interpolate UVs + bilinear texture (1024² RGB) + antialias, forward and
@@ -20,7 +23,7 @@ import { meshBounds, orbitCameras, type PinholeCamera } from '../lib/camera';
 import { loadNative } from '../lib/native';
 
 interface Stage { stage: string; us: number }
-interface Bench { rasterBenchmark(o: Record<string, unknown>): { forwardUs: number; forwardBackwardUs: number; forwardBackwardGraphUs?: number; stages?: Stage[] } }
+interface Bench { rasterBenchmark(o: Record<string, unknown>): { forwardUs: number; forwardBackwardUs: number; forwardBackwardGraphUs?: number; stages?: Stage[]; workItems?: Record<string, number> } }
 
 function texture(w: number, h: number): Float32Array {
   const t = new Float32Array(w * h * 3);
@@ -33,7 +36,10 @@ async function main() {
   const itIdx = args.indexOf('--iters');
   const iters = itIdx >= 0 ? Number(args[itIdx + 1]) : 500;
   const noBaseline = args.includes('--no-nvdiffrast');
-  const meshFile = args.find((a, i) => !a.startsWith('--') && (itIdx < 0 || i !== itIdx + 1)) ?? process.env.FACEG2E_BENCH_MESH ?? path.resolve(process.env.FACEG2E_SHARED_DIR ?? path.resolve(__dirname, '..', '..', 'shared'), 'models', 'ict-facekit-light', 'generic_neutral_mesh.obj');
+  const saIdx = args.indexOf('--sweep');
+  const sweep = saIdx >= 0 ? args[saIdx + 1].split(',').map((s) => s.split('x').map(Number)) : [];
+  const gradSweep = args.includes('--gradients');
+  const meshFile = args.find((a, i) => !a.startsWith('--') && (itIdx < 0 || i !== itIdx + 1) && (saIdx < 0 || i !== saIdx + 1)) ?? process.env.FACEG2E_BENCH_MESH ?? path.resolve(process.env.FACEG2E_SHARED_DIR ?? path.resolve(__dirname, '..', '..', 'shared'), 'models', 'ict-facekit-light', 'generic_neutral_mesh.obj');
   const mesh = triangulate(await readObj(meshFile));
   const T = mesh.tri.length / 3;
   const P = mesh.positions.length / 3;
@@ -62,7 +68,7 @@ async function main() {
     });
     dump(`cams_${views}x${size}.json`, Buffer.from(JSON.stringify({ views, size, near, far, intrinsics: Array.from(intrinsics), extrinsics: Array.from(extrinsics) })));
     let theirs: { forwardUs: number; forwardBackwardUs: number } | undefined;
-    breakdowns.push([`${views} view(s) ${size}x${size}`, ours.stages ?? []]);
+    breakdowns.push([`${views} view(s) ${size}x${size}${ours.workItems ? `; work items ${JSON.stringify(ours.workItems)}` : ''}`, ours.stages ?? []]);
     const py = noBaseline ? { status: 1, stdout: '', stderr: 'skipped (--no-nvdiffrast)', error: undefined } : spawnSync(process.env.PYTHON ?? 'python3', [path.join(__dirname, 'raster_nvdiffrast.py'), work, `cams_${views}x${size}.json`, String(iters)], { encoding: 'utf8' });
     if (py.status === 0) {
       const line = py.stdout.trim().split('\n').pop() ?? '';
@@ -73,6 +79,26 @@ async function main() {
     const graphRatio = theirs && ours.forwardBackwardGraphUs ? ` (graph ${(theirs.forwardBackwardUs / ours.forwardBackwardGraphUs).toFixed(2)}x)` : '';
     const ratio = theirs ? `${(theirs.forwardBackwardUs / ours.forwardBackwardUs).toFixed(2)}x${graphRatio} (fwd ${(theirs.forwardUs / ours.forwardUs).toFixed(2)}x)` : 'n/a';
     console.log(`${`${views} view(s) ${size}x${size}`.padEnd(20)} | ${f(ours.forwardUs).padStart(13)} | ${f(ours.forwardBackwardUs).padStart(17)} | ${f(ours.forwardBackwardGraphUs).padStart(29)} | ${f(theirs?.forwardUs).padStart(19)} | ${f(theirs?.forwardBackwardUs).padStart(23)} | ${ratio}`);
+  }
+  if (sweep.length || gradSweep) {
+    const cams: PinholeCamera[] = orbitCameras(meshBounds(mesh.positions), { views: 4, width: 512 });
+    const intrinsics = Float32Array.from(cams.flatMap((c) => c.intrinsics));
+    const extrinsics = new Float32Array(4 * 12);
+    cams.forEach((c, v) => extrinsics.set(c.extrinsics, 12 * v));
+    const near = cams[0].depthRange![0] * 0.1, far = cams[0].depthRange![1] * 10;
+    console.log('\nsweep, 4 views 512x512 (ours): chunk x bigArea | fwd (us) | fwd+bwd (us) | graph (us) | setup (us) | raster (us)');
+    const runs: [number | undefined, number | undefined, string][] = sweep.map(([c, b]) => [c, b, 'both']);
+    if (gradSweep) runs.push([undefined, undefined, 'texture'], [undefined, undefined, 'positions']);
+    for (const [chunk, bigArea, gradients] of runs) for (const bwdMinBlocks of [3, 4]) {
+      const r = n.rasterBenchmark({
+        positions: mesh.positions, tri: new Int32Array(mesh.tri.buffer), uvs: mesh.uvs, uvTri: new Int32Array(mesh.uvTri.buffer),
+        intrinsics, extrinsics, width: 512, height: 512, near, far, texture: tex, texWidth: 1024, texHeight: 1024, channels: 3,
+        antialias: true, device: 'cuda', iterations: iters, warmup: 50, chunk, bigArea, gradients, bwdMinBlocks,
+      });
+      const st = (k: string) => (r.stages ?? []).find((s) => s.stage.includes(k))?.us.toFixed(1) ?? 'n/a';
+      const plain = st('bwd pixels'), sil = st('silhouette edges');
+      console.log(`  ${`${chunk ?? 'default'}x${bigArea ?? 'default'} grads=${gradients} bwdMinBlocks=${bwdMinBlocks}`.padStart(44)} | ${r.forwardUs.toFixed(1)} | ${r.forwardBackwardUs.toFixed(1)} | ${r.forwardBackwardGraphUs?.toFixed(1)} | ${st('setup')} | ${st('+ raster')} | bwd plain ${plain} | bwd silhouette ${sil}`);
+    }
   }
   for (const [name, stages] of breakdowns) {
     const total = stages.reduce((a, s) => a + s.us, 0);

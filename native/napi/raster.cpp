@@ -300,7 +300,7 @@ Napi::Value rasterInterpolateBackward(const Napi::CallbackInfo& info) {
   FGN_CATCH(env)
 }
 
-// rasterBenchmark(o: render inputs with texture, iterations?, warmup?, deterministic?)
+// rasterBenchmark(o: render inputs with texture, iterations?, warmup?, deterministic?, chunk?, bigArea?, bwdMinBlocks?, gradients?)
 //   -> { forwardUs, forwardBackwardUs, forwardBackwardGraphUs, stages: [{ stage, us }] } (stages: mean per-stage time of one fwd+bwd)
 // CUDA only: everything is staged once; each iteration renders color (rasterise + UV interpolation +
 // bilinear texture + antialiasing, plus the mask) and, for forwardBackwardUs, back-propagates a fixed
@@ -317,6 +317,17 @@ Napi::Value rasterBenchmark(const Napi::CallbackInfo& info) {
   int warmup = int(getInt(o, "warmup", 20, 0, 1000000));
   bool det = getBool(o, "deterministic", false);
 #if FG_HAVE_CUDA
+  // launch tuning for sweeps (restored on return); absent: the defaults
+  const fg::raster::RasterTuning tuning0 = fg::raster::rasterTuning();
+  fg::raster::RasterTuning tuning = tuning0;
+  tuning.chunk = int(getInt(o, "chunk", tuning0.chunk, 1, 1 << 20));
+  tuning.bigArea = int(getInt(o, "bigArea", tuning0.bigArea, 0, 1 << 30));
+  tuning.bwdMinBlocks = int(getInt(o, "bwdMinBlocks", tuning0.bwdMinBlocks, 3, 4));
+  struct Restore {
+    fg::raster::RasterTuning t;
+    ~Restore() { fg::raster::setRasterTuning(t); }
+  } restore{tuning0};
+  fg::raster::setRasterTuning(tuning);
   RenderParams p = in.p;
   p.sh = nullptr;
   size_t pix = size_t(p.numViews) * p.height * p.width;
@@ -331,8 +342,11 @@ Napi::Value rasterBenchmark(const Napi::CallbackInfo& info) {
   out.mask = mask.data();
   fg::raster::RenderGrads g;
   g.dColor = dColor.data();
-  g.dPositions = dPos.data();
-  g.dTexture = dTex.data();
+  // which gradients the backward computes (diagnostics: "both" is the benchmark's workload)
+  const std::string grads = getString(o, "gradients", "both");
+  FG_CHECK_ARG(grads == "both" || grads == "texture" || grads == "positions", "gradients: expected 'both', 'texture' or 'positions'");
+  g.dPositions = grads != "texture" ? dPos.data() : nullptr;
+  g.dTexture = grads != "positions" ? dTex.data() : nullptr;
   g.deterministic = det;
   fg::Stream stream(fg::Device::CUDA);
   auto fwd = [&] { ws.reset(); in.ctx->forward(p, out, ws, stream.handle()); };
@@ -341,6 +355,14 @@ Napi::Value rasterBenchmark(const Napi::CallbackInfo& info) {
     auto st = in.ctx->forward(p, out, ws, stream.handle());
     in.ctx->backward(p, st, g, ws, stream.handle());
   };
+  // work-item counts of one forward (diagnostics)
+  int counts[3] = {0, 0, 0};
+  {
+    ws.reset();
+    auto st = in.ctx->forward(p, out, ws, stream.handle());
+    stream.sync();
+    fg::memcpyAny(counts, fg::Device::CPU, st.counters, fg::Device::CUDA, sizeof(counts));
+  }
   double f = fg::raster::timeCudaUs(fwd, warmup, iters, stream.handle());
   double fbu = fg::raster::timeCudaUs(fb, warmup, iters, stream.handle());
   // the same forward + backward captured once into a CUDA graph and replayed (no launch gaps)
@@ -351,6 +373,11 @@ Napi::Value rasterBenchmark(const Napi::CallbackInfo& info) {
   r.Set("forwardUs", f);
   r.Set("forwardBackwardUs", fbu);
   r.Set("forwardBackwardGraphUs", fbg);
+  Napi::Object wi = Napi::Object::New(env);
+  wi.Set("bigTriangles", counts[0]);
+  wi.Set("chunkItems", counts[1]);
+  wi.Set("silhouettePixels", counts[2]);
+  r.Set("workItems", wi);
   Napi::Array sa = Napi::Array::New(env, stages.size());
   for (size_t i = 0; i < stages.size(); ++i) {
     Napi::Object e = Napi::Object::New(env);

@@ -80,8 +80,18 @@ size_t forwardBytes(const Sizes& s) {
   b += Workspace::aligned(size_t(s.pix()) * 8);        // keys
   b += Workspace::aligned(size_t(s.V * s.T));          // facing
   b += Workspace::aligned(size_t(s.V * s.T) * 48);     // cached triangle geometry
-  b += Workspace::aligned(size_t(s.V * s.T) * sizeof(Box));  // bbox (CPU) / queue (CUDA)
-  b += Workspace::aligned(4);                          // counter
+  b += Workspace::aligned(size_t(s.V * ((s.T + 31) / 32)) * 4);  // silhouette bits
+  b += Workspace::aligned(size_t(s.T) * 32);           // per-triangle UVs
+  b += Workspace::aligned(size_t(s.pix()));            // antialiasing codes
+  b += Workspace::aligned(size_t(s.pix()) * 4);        // silhouette pixel list (CUDA)
+  b += Workspace::aligned(size_t(s.pix()) * 16);       // antialiasing alphas
+  b += Workspace::aligned(size_t(s.pix()) * 16);       // fragments (barycentrics, 1/S)
+  b += Workspace::aligned(size_t(s.pix()) * 8);        // fragment UVs
+  b += Workspace::aligned(size_t(s.pix() * (s.C + 1)) * 4);  // pre-antialiasing shading of silhouette pixels
+  b += Workspace::aligned(size_t(s.V * s.T) * sizeof(Box));  // bbox
+  b += Workspace::aligned(size_t(s.V * s.T) * 4);      // big-triangle queue (CUDA)
+  b += Workspace::aligned(size_t(chunkListCapacity(s.V * s.T, s.pix())) * 8);  // chunk list (CUDA)
+  b += Workspace::aligned(12);                         // counters
   return b;
 }
 size_t backwardBytes(const Sizes& s) {
@@ -123,6 +133,9 @@ void checkParams(const RenderParams& p, const RasterContext& ctx, bool wantColor
   FG_CHECK_ARG(p.numViews >= 1, "cameras: expected at least one view, got " + std::to_string(p.numViews));
   FG_CHECK_ARG(p.width >= 1 && p.width <= 16384 && p.height >= 1 && p.height <= 16384,
                "width/height: expected 1..16384, got " + std::to_string(p.width) + "x" + std::to_string(p.height));
+  FG_CHECK_ARG(int64_t(p.numViews) * p.height * p.width < (int64_t(1) << 31),
+               "cameras: views x height x width must stay below 2^31 pixels, got " + std::to_string(p.numViews) + " x " +
+                   std::to_string(p.height) + " x " + std::to_string(p.width));
   FG_CHECK_ARG(p.intrinsics && p.extrinsics, "intrinsics/extrinsics: expected [V,4] and [V,12] arrays");
   FG_CHECK_ARG(p.nearZ > 0.f && p.farZ > p.nearZ,
                "near/far: expected 0 < near < far, got " + std::to_string(p.nearZ) + ", " + std::to_string(p.farZ));
@@ -209,13 +222,37 @@ RenderState RasterContext::forward(const RenderParams& p, const RenderOutputs& o
   st.keys = ws.alloc<unsigned long long>(size_t(pix));
   st.facing = ws.alloc<int8_t>(size_t(p.numViews) * p.numTriangles);
   st.triGeom = ws.alloc<float>(size_t(p.numViews) * p.numTriangles * 12);
+  const int silWords = (p.numTriangles + 31) / 32;
+  st.silhouetteBits = ws.alloc<uint32_t>(size_t(p.numViews) * silWords);
+  if (wantColor) st.triUv = ws.alloc<float>(size_t(p.numTriangles) * 8);
+  if (p.antialias) st.aaCode = ws.alloc<uint8_t>(size_t(pix));
+  if (p.antialias && dev_ == Device::CUDA) st.silhouetteList = ws.alloc<uint32_t>(size_t(pix));
+  st.frag = ws.alloc<float>(size_t(pix) * 4);
+  if (wantColor) st.fragUv = ws.alloc<float>(size_t(pix) * 2);
+  if (p.antialias) {
+    st.aaAlpha = ws.alloc<float>(size_t(pix) * 4);
+    st.preShade = ws.alloc<float>(size_t(pix) * (wantColor ? p.channels + 1 : 1));
+  }
   Box* boxes = ws.alloc<Box>(size_t(p.numViews) * p.numTriangles);
-  int* counter = ws.alloc<int>(1);
+  int* queue = nullptr;
+  int2_t* chunks = nullptr;
+  const int64_t chunkCap = chunkListCapacity(int64_t(p.numViews) * p.numTriangles, pix);
+  if (dev_ == Device::CUDA) {
+    queue = ws.alloc<int>(size_t(p.numViews) * p.numTriangles);
+    chunks = ws.alloc<int2_t>(size_t(chunkCap));
+  }
+  int* counter = ws.alloc<int>(3);
+  if (st.silhouetteList) st.silhouetteCount = counter + 2;
+  if (dev_ == Device::CUDA) st.counters = counter;
   st.hasColor = wantColor;
   st.hasGrey = wantGrey;
   // (preColor / preGrey stay null: the antialiasing pass recomputes a neighbour's shading instead of storing it)
   (void)pix;
   k.hv = st.hv; k.vn = st.vnormal; k.vlen = st.vnormalLen; k.keys = st.keys; k.facing = st.facing; k.tg = st.triGeom; k.bbox = boxes;
+  k.silBits = st.silhouetteBits; k.silWords = silWords; k.uvT = st.triUv; k.aaCode = st.aaCode;
+  k.silList = st.silhouetteList; k.silCount = st.silhouetteCount; k.aaAlpha = st.aaAlpha; k.preShade = st.preShade;
+  k.frag = st.frag; k.fragUv = st.fragUv;
+  k.needNormals = (wantGrey || out.normal) ? 1 : 0;
   k.oTri = out.triId; k.oBary = out.bary; k.oDepth = out.depth; k.oMask = out.mask; k.oNormal = out.normal;
   k.oGrey = out.grey; k.oColor = out.color; k.oDepthImg = out.depthImage;
   if (!wantColor) { k.tex = nullptr; }
@@ -234,7 +271,9 @@ RenderState RasterContext::forward(const RenderParams& p, const RenderOutputs& o
   } else {
 #if FG_HAVE_CUDA
     ForwardScratch s;
-    s.queue = reinterpret_cast<int*>(boxes);
+    s.queue = queue;
+    s.chunks = chunks;
+    s.chunkCapacity = chunkCap;
     s.counter = counter;
     forwardCuda(k, s, stream);
 #else
@@ -249,7 +288,7 @@ RenderState RasterContext::forward(const RenderParams& p, const RenderOutputs& o
 void RasterContext::backward(const RenderParams& p, const RenderState& st, const RenderGrads& g, Workspace& ws, StreamHandle stream) const {
   NvtxRange range("raster/backward");
   checkParams(p, *this, st.hasColor, st.hasGrey);
-  FG_CHECK_ARG(st.keys && st.hv, "backward: expected the RenderState of a forward pass");
+  FG_CHECK_ARG(st.keys && st.hv && st.frag, "backward: expected the RenderState of a forward pass");
   FG_CHECK_ARG(!g.dColor || st.hasColor, "dColor: the forward pass did not render color");
   FG_CHECK_ARG(!g.dGrey || st.hasGrey, "dGrey: the forward pass did not render grey");
   FG_CHECK_ARG(!g.deterministic || g.fixedPointScale > 0.f, "fixedPointScale: expected > 0");
@@ -258,6 +297,9 @@ void RasterContext::backward(const RenderParams& p, const RenderState& st, const
   if (!st.hasGrey) k.sh = nullptr;
   const int64_t texElems = st.hasColor ? int64_t(p.texWidth) * p.texHeight * p.channels : 0;
   k.hv = st.hv; k.vn = st.vnormal; k.vlen = st.vnormalLen; k.keys = st.keys; k.facing = st.facing; k.tg = st.triGeom;
+  k.silBits = st.silhouetteBits; k.silWords = (p.numTriangles + 31) / 32; k.uvT = st.triUv; k.aaCode = st.aaCode;
+  k.silList = st.silhouetteList; k.silCount = st.silhouetteCount; k.aaAlpha = st.aaAlpha; k.preShade = st.preShade;
+  k.frag = st.frag; k.fragUv = st.fragUv;
   if (st.hasColor && st.mipLevels > 0) {
     FG_CHECK_ARG(p.mip, "mip: the forward pass used mip-mapping, the backward params do not");
     FG_CHECK_ARG(st.mipLevels == mipCount(p.texWidth, p.texHeight, p.mipLevels) && (st.mipLevels == 1 || st.mipPyramid),
@@ -270,6 +312,8 @@ void RasterContext::backward(const RenderParams& p, const RenderState& st, const
   }
   k.gColor = st.hasColor ? g.dColor : nullptr;
   k.gGrey = st.hasGrey ? g.dGrey : nullptr;
+  FG_CHECK_ARG(!p.antialias || (st.aaCode && st.aaAlpha && st.preShade),
+               "antialias: the backward params ask for antialiasing, the forward pass did not use it");
   k.gMask = p.antialias ? g.dMask : nullptr;
   bool det = g.deterministic && dev_ == Device::CUDA;
   bool withNormals = g.dPositions && k.gGrey;
@@ -339,7 +383,8 @@ void forwardCpu(const Kern& k) {
   const int64_t VP = int64_t(k.V) * k.P, VT = int64_t(k.V) * k.T, pix = int64_t(k.V) * k.H * k.W;
   if (k.mipL > 1) mipBuildCpu(k.tex, k.tw, k.th, k.C, k.mipL, const_cast<float*>(k.mip));
   parallelFor(VP, [&](int64_t i) { vertexTransformElem(k, i); });
-  parallelFor(k.P, [&](int64_t i) { vertexNormalElem(k, int(i)); }, 1024);
+  if (k.needNormals) parallelFor(k.P, [&](int64_t i) { vertexNormalElem(k, int(i)); }, 1024);
+  if (k.uvT) parallelFor(k.T, [&](int64_t t) { uvTableElem(k, int(t)); }, 4096);
   parallelFor(VT, [&](int64_t i) {
     int v = int(i / k.T), t = int(i % k.T);
     TriGeom g = triGeom(k, v, t);
@@ -349,7 +394,7 @@ void forwardCpu(const Kern& k) {
     if (!triBBox(k, g, b.x0, b.y0, b.x1, b.y1)) b = Box{1, 1, 0, 0};
     k.bbox[i] = b;
   }, 1024);
-  parallelFor(VT, [&](int64_t i) { silhouetteFlagElem(k, i); }, 1024);
+  parallelFor(int64_t(k.V) * k.silWords, [&](int64_t i) { silhouetteWordElem(k, int(i / k.silWords), int(i % k.silWords)); }, 256);
   std::fill(k.keys, k.keys + pix, kNoKey);
   // rasterise in bands of rows: each band is written by one task only; the min over keys is order independent
   const int band = 16;
@@ -378,6 +423,14 @@ void forwardCpu(const Kern& k) {
     if (k.mipL > 0) resolvePixel<true>(k, v, x, y);
     else resolvePixel<false>(k, v, x, y);
   });
+  if (k.antialias && k.aaCode)
+    parallelFor(pix, [&](int64_t i) {
+      const int code = k.aaCode[i] & 15;
+      if (!code) return;
+      int v, x, y;
+      pixCoords(k, i, v, x, y);
+      resolveBlendPixel(k, v, x, y, code);
+    });
 }
 
 void backwardCpu(const Kern& k, bool withNormals, bool) {
@@ -390,6 +443,9 @@ void backwardCpu(const Kern& k, bool withNormals, bool) {
     pixCoords(k, i, v, x, y);
     if (k.mipL > 0) backwardPixel<true>(k, v, x, y, g);
     else backwardPixel<false>(k, v, x, y, g);
+    if (k.aaCode && k.antialias && k.dW.on() && (k.aaCode[i] & 15)) {
+      aaEdgePixel(k, v, x, y, k.aaCode[i] & 15);
+    }
     if (g.key < 0) continue;
     for (int q = 0; q < 9; ++q) {
       if (k.dW.on() && g.w[q] != 0.f) k.dW.add(g.key * 9 + q, g.w[q]);

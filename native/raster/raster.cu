@@ -16,7 +16,6 @@ namespace raster {
 
 namespace {
 constexpr int kThreads = 256;
-constexpr int kSmallArea = 64;  // triangles whose pixel box is larger go to the block-per-triangle queue
 constexpr int kBigBlocks = 1024;
 constexpr int kTileW = 32, kTileH = 8;  // per-pixel passes: a block is a 32x8 tile of one view (a warp = 32 pixels of a row)
 constexpr int kLanesPerVertex = 8;      // gathers: lanes per vertex
@@ -40,87 +39,182 @@ __device__ __forceinline__ V3 laneGroupSum(V3 a) {
 }
 inline int64_t roundUp32(int64_t n) { return (n + 31) / 32 * 32; }
 
-// Forward prologue, one launch: the queue counter, the vertex transform, the vertex normals (kLanesPerVertex
-// lanes per vertex: a warp-aligned range of whole warps, so the lane-group shuffles see converged warps) and the
-// depth-key clear (16 bytes per thread).
-__global__ void kPrologue(Kern k, int* counter, int64_t pix, int64_t n0, int64_t n1) {
+// Forward prologue, one launch: the queue counter, the vertex transform, the vertex normals when wanted
+// (kLanesPerVertex lanes per vertex: a warp-aligned range of whole warps, so the lane-group shuffles see
+// converged warps), the per-triangle UV table when texturing, and the depth-key clear (16 bytes per thread).
+struct PrologueRanges {
+  int64_t n0, n1, n2;  // ends of the vertex, normal and UV-table sections; then the key clear
+};
+__global__ void kPrologue(Kern k, int* counter, int64_t pix, PrologueRanges r) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   const int64_t VP = int64_t(k.V) * k.P;
-  if (i == 0) *counter = 0;
-  if (i < n0) {
+  if (i == 0) {
+    counter[0] = 0;
+    counter[1] = 0;
+    counter[2] = 0;
+  }
+  if (i < r.n0) {
     if (i < VP) vertexTransformElem(k, i);
-  } else if (i < n1) {
-    const int64_t q = i - n0;
+  } else if (i < r.n1) {
+    const int64_t q = i - r.n0;
     const int p = int(q / kLanesPerVertex), s = int(q % kLanesPerVertex);
     V3 m = mk(0, 0, 0);
     if (p < k.P)
       for (int j = k.vfOff[p] + s; j < k.vfOff[p + 1]; j += kLanesPerVertex) m = m + faceNormal(k, k.vfList[j] / 3);
     m = laneGroupSum(m);
     if (p < k.P && s == 0) vertexNormalFinish(k, p, m);
+  } else if (i < r.n2) {
+    const int64_t t = i - r.n1;
+    if (t < k.T) uvTableElem(k, int(t));
   } else {
-    const int64_t j = i - n1;
+    const int64_t j = i - r.n2;
     if (j < pix / 2) reinterpret_cast<ulonglong2*>(k.keys)[j] = make_ulonglong2(kNoKey, kNoKey);
     else if (j == pix / 2 && (pix & 1)) k.keys[pix - 1] = kNoKey;
   }
 }
 
-// Per-(view, triangle) setup (cached geometry, facing, bounding box) and the small triangles' rasterisation (a
-// thread loops over its triangle's pixel box; boxes over kSmallArea pixels are queued for kRasterBig).
-__global__ void kRaster(Kern k, int* queue, int* counter) {
-  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= int64_t(k.V) * k.T) return;
-  const int v = int(i / k.T), t = int(i - int64_t(v) * k.T);
-  TriGeom g = triGeom(k, v, t);
-  k.facing[i] = int8_t(g.orient);
-  storeTriGeom(k, i, g);
-  int x0, y0, x1, y1;
-  if (!triBBox(k, g, x0, y0, x1, y1)) return;
-  if ((x1 - x0 + 1) * (y1 - y0 + 1) > kSmallArea) {
-    queue[atomicAdd(counter, 1)] = int(i);
+// Per-(view, triangle) setup: cached geometry, facing, bounding box, and the work items of its rasterisation.
+// A box of up to bigArea pixels is cut into chunks of `chunk` pixels (row-major box order), one (view*T +
+// triangle, chunk) item each, appended to the chunk list (a warp prefix sum, one atomic per warp, and a
+// warp-cooperative write); larger boxes, and those of a warp whose items would overflow the list, go to the
+// block-per-triangle queue. kRasterChunks then runs the items load-balanced over the whole grid.
+__global__ void __launch_bounds__(kThreads) kSetup(Kern k, int* queue, int2_t* chunks, int64_t cap, int* counter, int chunk, int bigArea) {
+  __shared__ int sStart[kThreads];
+  __shared__ int sItem[kThreads];
+  const int tid = int(threadIdx.x), lane = tid & 31, wb = tid & ~31;
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + tid;
+  int n = 0;
+  if (i < int64_t(k.V) * k.T) {
+    const int v = int(i / k.T), t = int(i - int64_t(v) * k.T);
+    const TriGeom g = triGeom(k, v, t);
+    k.facing[i] = int8_t(g.orient);
+    storeTriGeom(k, i, g);
+    Box b{1, 1, 0, 0};
+    if (triBBox(k, g, b.x0, b.y0, b.x1, b.y1)) {
+      const int area = (b.x1 - b.x0 + 1) * (b.y1 - b.y0 + 1);
+      if (area > bigArea) queue[atomicAdd(counter, 1)] = int(i);
+      else n = (area + chunk - 1) / chunk;
+    } else {
+      b = Box{1, 1, 0, 0};
+    }
+    reinterpret_cast<int4*>(k.bbox)[i] = make_int4(b.x0, b.y0, b.x1, b.y1);
+  }
+  const unsigned full = 0xffffffffu;
+  int incl = n;
+#pragma unroll
+  for (int d = 1; d < 32; d <<= 1) {
+    const int o = __shfl_up_sync(full, incl, d);
+    if (lane >= d) incl += o;
+  }
+  const int total = __shfl_sync(full, incl, 31);
+  if (total == 0) return;  // warp-uniform
+  int base = 0;
+  if (lane == 31) base = atomicAdd(counter + 1, total);
+  base = __shfl_sync(full, base, 31);
+  if (int64_t(base) + total > cap) {
+    // the list is full: this warp's triangles take the queue (and its reserved range is marked empty)
+    if (n > 0) queue[atomicAdd(counter, 1)] = int(i);
+    for (int64_t j = int64_t(base) + lane; j < cap && j < int64_t(base) + total; j += 32) chunks[j] = int2_t{-1, 0};
     return;
   }
-  unsigned long long* keys = k.keys + int64_t(v) * k.H * k.W;
-  for (int y = y0; y <= y1; ++y)
-    for (int x = x0; x <= x1; ++x) {
-      float e[3], z;
-      if (covers(g, float(x) + 0.5f, float(y) + 0.5f, k.nearZ, k.farZ, e, z)) depthTest(keys + int64_t(y) * k.W + x, depthKey(z, t));
-    }
+  sStart[tid] = incl - n;
+  sItem[tid] = int(i);
+  __syncwarp();
+  for (int q = lane; q < total; q += 32) {
+    // owner: the last lane whose start is <= q (lanes without items share the next lane's start)
+    int j = 0;
+#pragma unroll
+    for (int step = 16; step >= 1; step >>= 1)
+      if (sStart[wb + j + step] <= q) j += step;
+    chunks[base + q] = int2_t{sItem[wb + j], q - sStart[wb + j]};
+  }
 }
 
-// The queued big triangles (a block per triangle), after a grid-stride prologue that writes every (view,
-// triangle)'s silhouette flag (all facings are known once kRaster has finished).
-__global__ void kRasterBig(Kern k, const int* queue, const int* counter) {
+// The silhouette bits (a warp ballot per 32 triangles of a view; all facings are known once kSetup has
+// finished), the queued big triangles (a block per triangle) and the chunk items (a thread per item).
+__global__ void __launch_bounds__(kThreads) kRasterChunks(Kern k, const int* queue, const int2_t* chunks, int64_t cap, const int* counter, int chunk) {
   __shared__ TriGeom sg;
   __shared__ int sb[4];
-  const int64_t VT = int64_t(k.V) * k.T;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < VT; i += int64_t(gridDim.x) * blockDim.x)
-    silhouetteFlagElem(k, i);
-  int n = *counter;
-  for (int q = blockIdx.x; q < n; q += gridDim.x) {
-    int i = queue[q];
-    int v = i / k.T, t = i % k.T;
+  const int64_t nBits = int64_t(k.V) * k.silWords * 32;  // a multiple of 32: whole warps take each iteration
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < nBits; i += int64_t(gridDim.x) * blockDim.x) {
+    const int v = int(i / (int64_t(k.silWords) * 32)), t = int(i - int64_t(v) * k.silWords * 32);
+    const unsigned bits = __ballot_sync(0xffffffffu, t < k.T && silhouetteFlag(k, v, t));
+    if ((threadIdx.x & 31) == 0) k.silBits[int64_t(v) * k.silWords + (t >> 5)] = bits;
+  }
+  const int nBig = counter[0];
+  for (int q = blockIdx.x; q < nBig; q += gridDim.x) {
+    const int i = queue[q];
+    const int v = i / k.T, t = i % k.T;
     if (threadIdx.x == 0) {
       sg = triGeom(k, v, t);
-      triBBox(k, sg, sb[0], sb[1], sb[2], sb[3]);
+      const Box b = k.bbox[i];
+      sb[0] = b.x0; sb[1] = b.y0; sb[2] = b.x1; sb[3] = b.y1;
     }
     __syncthreads();
-    TriGeom g = sg;
-    int x0 = sb[0], y0 = sb[1], bw = sb[2] - sb[0] + 1, bh = sb[3] - sb[1] + 1;
+    const TriGeom g = sg;
+    const int x0 = sb[0], y0 = sb[1], bw = sb[2] - sb[0] + 1, bh = sb[3] - sb[1] + 1;
     unsigned long long* keys = k.keys + int64_t(v) * k.H * k.W;
     for (int j = threadIdx.x; j < bw * bh; j += blockDim.x) {
-      int x = x0 + j % bw, y = y0 + j / bw;
+      const int x = x0 + j % bw, y = y0 + j / bw;
       float e[3], z;
       if (covers(g, float(x) + 0.5f, float(y) + 0.5f, k.nearZ, k.farZ, e, z)) depthTest(keys + int64_t(y) * k.W + x, depthKey(z, t));
     }
     __syncthreads();
+  }
+  const int64_t nc = counter[1] < cap ? counter[1] : cap;
+  for (int64_t j = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; j < nc; j += int64_t(gridDim.x) * blockDim.x) {
+    const int2_t it = chunks[j];
+    if (it.x < 0) continue;
+    const int v = it.x / k.T, t = it.x - v * k.T;
+    const int4 b = __ldg(reinterpret_cast<const int4*>(k.bbox) + it.x);
+    const TriEdges g = triEdgesC(k, v, t);
+    const int bw = b.z - b.x + 1, area = bw * (b.w - b.y + 1);
+    const int p0 = it.y * chunk, p1 = p0 + chunk < area ? p0 + chunk : area;
+    int yy = p0 / bw, xx = p0 - yy * bw;
+    unsigned long long* keys = k.keys + int64_t(v) * k.H * k.W;
+    for (int p = p0; p < p1; ++p) {
+      const int x = b.x + xx, y = b.y + yy;
+      float e[3], z;
+      if (covers(g, float(x) + 0.5f, float(y) + 0.5f, k.nearZ, k.farZ, e, z)) depthTest(keys + int64_t(y) * k.W + x, depthKey(z, t));
+      if (++xx == bw) {
+        xx = 0;
+        ++yy;
+      }
+    }
   }
 }
 
 // (Mip: two trilinear taps per pixel; 2 blocks per SM leaves it the registers it needs without spilling.)
 template <bool Mip>
-__global__ void __launch_bounds__(kTileW * kTileH, Mip ? 2 : 3) kResolve(Kern k) {
+__global__ void __launch_bounds__(kTileW * kTileH, Mip ? 2 : 4) kResolve(Kern k, uint32_t* silList, int* silCount) {
   const int x = int(blockIdx.x) * kTileW + int(threadIdx.x), y = int(blockIdx.y) * kTileH + int(threadIdx.y);
-  if (x < k.W && y < k.H) resolvePixel<Mip>(k, int(blockIdx.z), x, y);
+  const int code = x < k.W && y < k.H ? resolvePixel<Mip>(k, int(blockIdx.z), x, y) : 0;
+  if (!silList) return;
+  // append the pixels with antialiasing pairs to the silhouette list (one atomic per warp)
+  const unsigned m = __ballot_sync(0xffffffffu, code != 0);
+  if (!m) return;
+  const int lane = int(threadIdx.x & 31);
+  int base = 0;
+  if (lane == 0) base = atomicAdd(silCount, __popc(m));
+  base = __shfl_sync(0xffffffffu, base, 0);
+  if (code) silList[base + __popc(m & ((1u << lane) - 1u))] = uint32_t((int64_t(blockIdx.z) * k.H + y) * k.W + x);
+}
+// The silhouette-list kernels: a fixed grid walks the list (its length is only known on the device); the loop
+// bounds are warp-uniform so that warp collectives see whole warps.
+constexpr int kListBlocks = 512, kListThreads = 128;
+__device__ __forceinline__ void listCoords(const Kern& k, uint32_t pix, int& v, int& x, int& y) { pixCoords(k, int64_t(pix), v, x, y); }
+// The colour/grey antialiasing blends of the listed pixels with blended pairs (after kResolve).
+template <bool Mip>
+__global__ void __launch_bounds__(kListThreads) kResolveBlend(Kern k, const uint32_t* silList, const int* silCount) {
+  const int n = *silCount;
+  for (int j = int(blockIdx.x) * kListThreads + int(threadIdx.x); j < n; j += kListBlocks * kListThreads) {
+    const uint32_t pix = silList[j];
+    const int code = int(k.aaCode[pix]) & 15;
+    if (!code) continue;
+    int v, x, y;
+    listCoords(k, pix, v, x, y);
+    resolveBlendPixel(k, v, x, y, code);
+  }
 }
 // One level of the mip pyramid from the level above it.
 __global__ void kMipDown(const float* src, int sw, int sh, float* dst, int dw, int C, int64_t n) {
@@ -179,13 +273,27 @@ __device__ __forceinline__ void warpAccumulate(const Kern& k, PixGrad& g, bool w
 }
 
 // WithN: vertex-normal accumulators (grey shading) in use; without them the nn half of PixGrad is dead code.
-template <bool WithN, bool Mip>
-__global__ void __launch_bounds__(kTileW * kTileH) kBackward(Kern k) {
+// MinB: blocks per SM the register budget is cut for (RasterTuning::bwdMinBlocks; 1 with mip-mapping).
+template <bool WithN, bool Mip, int MinB>
+__global__ void __launch_bounds__(kTileW * kTileH, MinB) kBackward(Kern k) {
   const int x = int(blockIdx.x) * kTileW + int(threadIdx.x), y = int(blockIdx.y) * kTileH + int(threadIdx.y);
   PixGrad g;
   zeroPixGrad(g);
   if (x < k.W && y < k.H) backwardPixel<Mip>(k, int(blockIdx.z), x, y, g);
   warpAccumulate(k, g, WithN);
+}
+// The silhouette edges' gradients (aaEdgePixel) of the listed pixels with blended pairs (a thread each: few
+// pixels, each with a short chain of loads).
+__global__ void __launch_bounds__(kListThreads) kAaEdges(Kern k, const uint32_t* silList, const int* silCount) {
+  const int n = *silCount;
+  for (int j = int(blockIdx.x) * kListThreads + int(threadIdx.x); j < n; j += kListBlocks * kListThreads) {
+    const uint32_t pix = silList[j];
+    const int code = int(k.aaCode[pix]) & 15;
+    if (!code) continue;
+    int v, x, y;
+    listCoords(k, pix, v, x, y);
+    aaEdgePixel(k, v, x, y, code);
+  }
 }
 __global__ void kNormals1(Kern k) {
   const int64_t gi = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -227,12 +335,15 @@ __global__ void kInterpBackward(InterpolateParams p, const float* dOut, Sink s) 
 }
 
 StageTimer* gStageTimer = nullptr;
+RasterTuning gTuning;
 inline void mark(const char* stage, cudaStream_t st) {
   if (gStageTimer) gStageTimer->mark(stage, st);
 }
 }  // namespace
 
 void setStageTimer(StageTimer* t) { gStageTimer = t; }
+void setRasterTuning(const RasterTuning& t) { gTuning = t; }
+RasterTuning rasterTuning() { return gTuning; }
 
 void mipBuildCuda(const float* tex, int tw, int th, int C, int L, float* pyr, StreamHandle stream) {
   cudaStream_t st = cs(stream);
@@ -253,35 +364,97 @@ void forwardCuda(const Kern& k, const ForwardScratch& s, StreamHandle stream) {
     mipBuildCuda(k.tex, k.tw, k.th, k.C, k.mipL, const_cast<float*>(k.mip), stream);
     mark("fwd mip pyramid", st);
   }
-  const int64_t n0 = roundUp32(VP), n1 = n0 + roundUp32(int64_t(k.P) * kLanesPerVertex);
-  kPrologue<<<blocksFor(n1 + pix / 2 + 1), kThreads, 0, st>>>(k, s.counter, pix, n0, n1);
+  PrologueRanges r;
+  r.n0 = roundUp32(VP);
+  r.n1 = r.n0 + (k.needNormals ? roundUp32(int64_t(k.P) * kLanesPerVertex) : 0);
+  r.n2 = r.n1 + (k.uvT ? roundUp32(k.T) : 0);
+  kPrologue<<<blocksFor(r.n2 + pix / 2 + 1), kThreads, 0, st>>>(k, s.counter, pix, r);
   FG_CUDA_CHECK_LAUNCH();
   mark("fwd clear keys + vertices + normals", st);
-  kRaster<<<blocksFor(VT), kThreads, 0, st>>>(k, s.queue, s.counter);
+  kSetup<<<blocksFor(VT), kThreads, 0, st>>>(k, s.queue, s.chunks, s.chunkCapacity, s.counter, gTuning.chunk, gTuning.bigArea);
   FG_CUDA_CHECK_LAUNCH();
-  mark("fwd setup + raster (small tris)", st);
-  kRasterBig<<<kBigBlocks, kThreads, 0, st>>>(k, s.queue, s.counter);
+  mark("fwd triangle setup", st);
+  kRasterChunks<<<kBigBlocks, kThreads, 0, st>>>(k, s.queue, s.chunks, s.chunkCapacity, s.counter, gTuning.chunk);
   FG_CUDA_CHECK_LAUNCH();
-  mark("fwd silhouette flags + big tris", st);
-  if (k.mipL > 0) kResolve<true><<<tileGrid(k), dim3(kTileW, kTileH), 0, st>>>(k);
-  else kResolve<false><<<tileGrid(k), dim3(kTileW, kTileH), 0, st>>>(k);
+  mark("fwd silhouette bits + raster", st);
+  uint32_t* silList = k.antialias && k.aaCode ? k.silList : nullptr;
+  if (k.mipL > 0) kResolve<true><<<tileGrid(k), dim3(kTileW, kTileH), 0, st>>>(k, silList, s.counter + 2);
+  else kResolve<false><<<tileGrid(k), dim3(kTileW, kTileH), 0, st>>>(k, silList, s.counter + 2);
   FG_CUDA_CHECK_LAUNCH();
   mark("fwd resolve+shade+texture+antialias", st);
+  if (silList && ((k.oColor && k.tex) || (k.oGrey && k.sh))) {
+    if (k.mipL > 0) kResolveBlend<true><<<kListBlocks, kListThreads, 0, st>>>(k, silList, s.counter + 2);
+    else kResolveBlend<false><<<kListBlocks, kListThreads, 0, st>>>(k, silList, s.counter + 2);
+    FG_CUDA_CHECK_LAUNCH();
+    mark("fwd antialiasing blends", st);
+  }
 }
+
+namespace {
+// A side stream of the calling thread (created once, non-blocking) and two events, for work that runs beside the
+// main stream's: forked and joined with events, which also works under CUDA-graph stream capture.
+struct SideStream {
+  cudaStream_t s = nullptr;
+  cudaEvent_t fork = nullptr, join = nullptr;
+  int device = -1;
+  ~SideStream() {
+    if (fork) cudaEventDestroy(fork);
+    if (join) cudaEventDestroy(join);
+    if (s) cudaStreamDestroy(s);
+  }
+};
+SideStream& sideStream() {
+  thread_local SideStream ss;
+  int dev = 0;
+  FG_CUDA_CHECK(cudaGetDevice(&dev));
+  if (ss.s && ss.device != dev) {
+    cudaEventDestroy(ss.fork);
+    cudaEventDestroy(ss.join);
+    cudaStreamDestroy(ss.s);
+    ss = SideStream();
+  }
+  if (!ss.s) {
+    FG_CUDA_CHECK(cudaStreamCreateWithFlags(&ss.s, cudaStreamNonBlocking));
+    FG_CUDA_CHECK(cudaEventCreateWithFlags(&ss.fork, cudaEventDisableTiming));
+    FG_CUDA_CHECK(cudaEventCreateWithFlags(&ss.join, cudaEventDisableTiming));
+    ss.device = dev;
+  }
+  return ss;
+}
+}  // namespace
 
 void backwardCuda(const Kern& k, bool withNormals, bool texConvert, int64_t texElems, StreamHandle stream) {
   cudaStream_t st = cs(stream);
   mark("bwd clear (accumulators, dTexture)", st);
   const bool mip = k.mipL > 0;
+  // the silhouette edges (a short latency-bound pass over few pixels) run on a side stream, beside the pixel pass
+  const bool edges = k.aaCode && k.antialias && k.silList && k.dW.on();
+  SideStream* side = nullptr;
+  if (edges) {
+    side = &sideStream();
+    FG_CUDA_CHECK(cudaEventRecord(side->fork, st));
+    FG_CUDA_CHECK(cudaStreamWaitEvent(side->s, side->fork, 0));
+    kAaEdges<<<kListBlocks, kListThreads, 0, side->s>>>(k, k.silList, k.silCount);
+    FG_CUDA_CHECK_LAUNCH();
+    FG_CUDA_CHECK(cudaEventRecord(side->join, side->s));
+  }
+  const dim3 grid = tileGrid(k), block(kTileW, kTileH);
+  const bool b3 = gTuning.bwdMinBlocks == 3;
   if (k.dN.on()) {
-    if (mip) kBackward<true, true><<<tileGrid(k), dim3(kTileW, kTileH), 0, st>>>(k);
-    else kBackward<true, false><<<tileGrid(k), dim3(kTileW, kTileH), 0, st>>>(k);
+    if (mip) kBackward<true, true, 1><<<grid, block, 0, st>>>(k);
+    else if (b3) kBackward<true, false, 3><<<grid, block, 0, st>>>(k);
+    else kBackward<true, false, 4><<<grid, block, 0, st>>>(k);
   } else {
-    if (mip) kBackward<false, true><<<tileGrid(k), dim3(kTileW, kTileH), 0, st>>>(k);
-    else kBackward<false, false><<<tileGrid(k), dim3(kTileW, kTileH), 0, st>>>(k);
+    if (mip) kBackward<false, true, 1><<<grid, block, 0, st>>>(k);
+    else if (b3) kBackward<false, false, 3><<<grid, block, 0, st>>>(k);
+    else kBackward<false, false, 4><<<grid, block, 0, st>>>(k);
   }
   FG_CUDA_CHECK_LAUNCH();
-  mark("bwd pixels (antialias+shade+texture)", st);
+  mark("bwd pixels (shade+texture)", st);
+  if (side) {
+    FG_CUDA_CHECK(cudaStreamWaitEvent(st, side->join, 0));
+    mark("bwd silhouette edges (side stream, joined)", st);
+  }
   if (k.dPosOut) {
     const int64_t lanes = int64_t(k.P) * kLanesPerVertex;
     if (withNormals) {

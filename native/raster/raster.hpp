@@ -130,6 +130,16 @@ struct RenderState {
   float* preColor = nullptr;      // (unused since the fused resolve+antialias pass: always null)
   float* preGrey = nullptr;       // [V,H,W] grey before antialiasing (unused since the fused pass: always null)
   float* triGeom = nullptr;       // [V,T,12] cached exact triangle geometry (edge cross products, D, orientation)
+  uint32_t* silhouetteBits = nullptr;  // [V, ceil(T/32)] a bit per (view, triangle): may lie on a silhouette
+  float* triUv = nullptr;         // [T,8] per-triangle corner UVs (color renders only)
+  uint8_t* aaCode = nullptr;      // [V,H,W] active antialiasing pairs per pixel (antialias only)
+  uint32_t* silhouetteList = nullptr;  // CUDA: indices of the pixels with active pairs ([V*H*W] capacity)
+  int* silhouetteCount = nullptr;      // CUDA: their number (device)
+  const int* counters = nullptr;       // CUDA (device): queued big triangles, chunk items, silhouette pixels
+  float* aaAlpha = nullptr;       // [V,H,W,4] alpha of each active antialiasing pair (antialias only)
+  float* preShade = nullptr;      // [V,H,W,C+1] pre-antialiasing colour + grey of the pixels with active pairs
+  float* frag = nullptr;          // [V,H,W,4] covered pixels: exact barycentrics b0 b1 b2 and 1/S (0: degenerate)
+  float* fragUv = nullptr;        // [V,H,W,2] covered pixels: interpolated (u, v) (color renders only)
   bool hasColor = false, hasGrey = false;
   float* mipPyramid = nullptr;    // levels 1.. of the texture's mip pyramid (mipLevelOffset layout), or null
   int mipLevels = 0;              // levels in use (including level 0); 0 when mip is off

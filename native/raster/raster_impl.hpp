@@ -11,9 +11,14 @@ namespace fg {
 namespace raster {
 
 struct ForwardScratch {
-  int* queue = nullptr;    // [V*T] big-triangle queue (CUDA)
-  int* counter = nullptr;  // [1]
+  int* queue = nullptr;     // [V*T] big-triangle queue (CUDA)
+  int2_t* chunks = nullptr; // [chunkCapacity] (view*T + triangle, chunk) items of the chunked raster (CUDA)
+  int64_t chunkCapacity = 0;
+  int* counter = nullptr;   // [2]: queue length, chunk count
 };
+// Capacity of the chunk list for V*T (view, triangle) pairs and pix pixels (a triangle that does not fit goes to
+// the big-triangle queue instead).
+inline int64_t chunkListCapacity(int64_t VT, int64_t pix) { return 4 * VT + pix / 16; }
 
 void forwardCpu(const Kern& k);
 void mipBuildCpu(const float* tex, int tw, int th, int C, int levels, float* pyramid);
@@ -28,6 +33,14 @@ struct StageTimer {
   virtual void mark(const char* stage, StreamHandle stream) = 0;
 };
 void setStageTimer(StageTimer* t);
+// Launch tuning of the CUDA passes (benchmarks sweep it; the defaults are what the H100 measurements chose).
+struct RasterTuning {
+  int chunk = 16;       // pixels of a triangle's box per work item of the chunked raster
+  int bigArea = 1024;   // triangles with a larger pixel box go to the block-per-triangle queue
+  int bwdMinBlocks = 4; // register budget of the backward pixel pass: 3 or 4 blocks of 256 threads per SM
+};
+void setRasterTuning(const RasterTuning& t);
+RasterTuning rasterTuning();
 // Runs `body` (enqueues one forward + backward on `stream`) `warmup` + `iters` times with a StageTimer
 // installed; returns the mean microseconds of each stage, in launch order. For benchmarks only (it synchronises).
 std::vector<std::pair<std::string, double>> stageBreakdownCuda(const std::function<void()>& body, int warmup, int iters,

@@ -43,6 +43,9 @@ FG_HDI V3 canonCross(V3 a, int ia, V3 b, int ib) {
 struct Box {
   int x0, y0, x1, y1;  // inclusive pixel range; x0 > x1: culled
 };
+struct alignas(8) int2_t {
+  int x, y;
+};
 
 // Gradient sink: plain adds (CPU twin, run in a fixed order), float atomics, or 64-bit fixed-point atomics.
 struct Sink {
@@ -95,6 +98,17 @@ struct Kern {
   int8_t* facing;
   float* tg;  // [V,T,12] cached triangle geometry: c[0..2] (9), D, orient, 0 (written by the raster pass)
   Box* bbox;  // [V,T] (CPU twin)
+  uint32_t* silBits;  // [V, silWords] silhouette flags, a bit per (view, triangle) (see silhouetteFlag)
+  int silWords;       // words per view: ceil(T / 32)
+  float* uvT;         // [T,8] per-triangle UVs (u0 v0 u1 v1 u2 v2 0 0), copied from uvs/uvTri by the forward
+  uint8_t* aaCode;    // [V,H,W] antialiasing pairs of each pixel (aaCodeOf), written by the forward resolve
+  uint32_t* silList;  // CUDA: the pixels with a nonzero aaCode (pixel index), *silCount of them
+  int* silCount;
+  float* aaAlpha;     // [V,H,W,4] alpha of each active pair of a pixel (valid where its aaCode bit is set)
+  float* preShade;    // [V,H,W,C+1] pre-antialiasing colour (C) and grey of the pixels with a nonzero aaCode
+  float* frag;        // [V,H,W,4] per covered pixel: b0, b1, b2 (exact), 1/S (0: degenerate, no shading)
+  float* fragUv;      // [V,H,W,2] per covered pixel with a texture: the interpolated (u, v)
+  int needNormals;    // vertex normals wanted (grey shading or the normal image)
   // outputs
   int32_t* oTri;
   float* oBary;
@@ -202,19 +216,26 @@ FG_HDI void storeTriGeom(const Kern& k, int64_t i, const TriGeom& g) {
   for (int q = 0; q < 12; ++q) d[q] = r[q];
 #endif
 }
-// triGeom from the cache when there is one (P is loaded from hv; unused loads are dropped by the compiler).
-FG_HDI TriGeom triGeomC(const Kern& k, int v, int t) {
-  if (!k.tg) return triGeom(k, v, t);
-  TriGeom g;
-  const int64_t i = int64_t(v) * k.T + t;
-  const float* hv = k.hv + int64_t(v) * k.P * 3;
-  for (int q = 0; q < 3; ++q) {
-    g.vi[q] = k.tri[3 * t + q];
-    g.P[q] = loadP(hv, g.vi[q]);
+// The edge data of (view v, triangle t) that the per-pixel passes need, from the cache when there is one (no
+// vertex loads: the few paths that need the vertices load them themselves).
+struct TriEdges {
+  V3 c[3];
+  float D;
+  int orient;
+};
+FG_HDI TriEdges triEdgesC(const Kern& k, int v, int t) {
+  TriEdges g;
+  if (!k.tg) {
+    const TriGeom f = triGeom(k, v, t);
+    for (int q = 0; q < 3; ++q) g.c[q] = f.c[q];
+    g.D = f.D;
+    g.orient = f.orient;
+    return g;
   }
+  const int64_t i = int64_t(v) * k.T + t;
 #if defined(__CUDA_ARCH__)
   const float4* s4 = reinterpret_cast<const float4*>(k.tg + 12 * i);
-  float4 a = s4[0], b = s4[1], c = s4[2];
+  float4 a = __ldg(s4), b = __ldg(s4 + 1), c = __ldg(s4 + 2);
   g.c[0] = V3{a.x, a.y, a.z};
   g.c[1] = V3{a.w, b.x, b.y};
   g.c[2] = V3{b.z, b.w, c.x};
@@ -237,7 +258,8 @@ FG_HDI bool ownsTie(V3 c, int orient) {
   return x > 0.f || (x == 0.f && (y > 0.f || (y == 0.f && z > 0.f)));
 }
 // Pixel centre (px, py) inside g and within [nearZ, farZ]: returns the camera depth in z and edge values in e.
-FG_HDI bool covers(const TriGeom& g, float px, float py, float nearZ, float farZ, float* e, float& z) {
+template <class G>  // TriGeom or TriEdges
+FG_HDI bool covers(const G& g, float px, float py, float nearZ, float farZ, float* e, float& z) {
   if (!g.orient) return false;
   for (int i = 0; i < 3; ++i) {
     e[i] = edgeAt(g.c[i], px, py);
@@ -457,21 +479,52 @@ FG_HDI float mipSample(const Kern& k, const MipFoot& m, int c) {
   return (1.f - m.f) * r + m.f * r1;
 }
 
-// Everything the shading of one covered pixel needs.
+// Everything the shading of one covered pixel needs (the depth is pixDepth(pg), computed only where used).
 struct PixelGeom {
-  TriGeom g;
-  float e[3], b[3], S, z;
+  TriEdges g;
+  float e[3], b[3], S;
   float px, py;
 };
 FG_HDI bool pixelGeom(const Kern& k, int v, int t, int x, int y, PixelGeom& pg) {
-  pg.g = triGeomC(k, v, t);
+  pg.g = triEdgesC(k, v, t);
   pg.px = float(x) + 0.5f;
   pg.py = float(y) + 0.5f;
   for (int i = 0; i < 3; ++i) pg.e[i] = edgeAt(pg.g.c[i], pg.px, pg.py);
   pg.S = add(add(pg.e[0], pg.e[1]), pg.e[2]);
-  pg.z = div(pg.g.D, pg.S);
   for (int i = 0; i < 3; ++i) pg.b[i] = div(pg.e[i], pg.S);
   return pg.S != 0.f;
+}
+FG_HDI float pixDepth(const PixelGeom& pg) { return div(pg.g.D, pg.S); }  // EXACT (= covers' z)
+// The UVs of triangle t's corners: from the per-triangle table when the forward built one (one dependent load
+// less than uvTri -> uvs; the same values), else from uvTri/uvs.
+FG_HDI void triUvs(const Kern& k, int t, float (*uvi)[2]) {
+  if (k.uvT) {
+#if defined(__CUDA_ARCH__)
+    const float4 a = __ldg(reinterpret_cast<const float4*>(k.uvT + 8 * int64_t(t)));
+    const float2 b = __ldg(reinterpret_cast<const float2*>(k.uvT + 8 * int64_t(t) + 4));
+    uvi[0][0] = a.x; uvi[0][1] = a.y; uvi[1][0] = a.z; uvi[1][1] = a.w; uvi[2][0] = b.x; uvi[2][1] = b.y;
+#else
+    const float* s = k.uvT + 8 * int64_t(t);
+    for (int i = 0; i < 3; ++i) { uvi[i][0] = s[2 * i]; uvi[i][1] = s[2 * i + 1]; }
+#endif
+    return;
+  }
+  for (int i = 0; i < 3; ++i) {
+    const int ui = k.uvTri[3 * t + i];
+    uvi[i][0] = k.uvs[2 * ui];
+    uvi[i][1] = k.uvs[2 * ui + 1];
+  }
+}
+// Element t of the per-triangle UV table.
+FG_HDI void uvTableElem(const Kern& k, int t) {
+  float* d = k.uvT + 8 * int64_t(t);
+  for (int i = 0; i < 3; ++i) {
+    const int ui = k.uvTri[3 * t + i];
+    d[2 * i] = k.uvs[2 * ui];
+    d[2 * i + 1] = k.uvs[2 * ui + 1];
+  }
+  d[6] = 0.f;
+  d[7] = 0.f;
 }
 FG_HDI void pixCoords(const Kern& k, int64_t pix, int& v, int& x, int& y) {
   const int64_t HW = int64_t(k.H) * k.W;
@@ -480,10 +533,10 @@ FG_HDI void pixCoords(const Kern& k, int64_t pix, int& v, int& x, int& y) {
   y = int(r / k.W);
   x = int(r - int64_t(y) * k.W);
 }
-// Interpolated unit normal (world, n) and its camera-frame rotation (nc).
-FG_HDI void pixNormal(const Kern& k, int v, const PixelGeom& pg, V3& n, V3& nc) {
+// Interpolated unit normal (world, n) and its camera-frame rotation (nc) of a pixel of triangle t.
+FG_HDI void pixNormal(const Kern& k, int v, int t, const PixelGeom& pg, V3& n, V3& nc) {
   V3 m = mk(0, 0, 0);
-  for (int i = 0; i < 3; ++i) m = m + pg.b[i] * loadP(k.vn, pg.g.vi[i]);
+  for (int i = 0; i < 3; ++i) m = m + pg.b[i] * loadP(k.vn, k.tri[3 * t + i]);
   float len = sqrtf(dot(m, m));
   n = len > 0.f ? (1.f / len) * m : mk(0, 0, 0);
   nc = rotate(k.E + 12 * v, n);
@@ -494,15 +547,6 @@ FG_HDI float shGrey(const Kern& k, int v, V3 n, V3 nc) {
   float s = 0.f;
   for (int i = 0; i < 9; ++i) s += k.sh[9 * v + i] * Y[i];
   return s;
-}
-FG_HDI Tap pixTap(const Kern& k, int t, const PixelGeom& pg) {
-  float u = 0.f, vv = 0.f;
-  for (int i = 0; i < 3; ++i) {
-    int ui = k.uvTri[3 * t + i];
-    u += pg.b[i] * k.uvs[2 * ui];
-    vv += pg.b[i] * k.uvs[2 * ui + 1];
-  }
-  return texTap(k, u, vv);
 }
 // Pre-antialiasing shading of one pixel (the same function in the forward, the antialiasing blend and the
 // backward, so a neighbour's value is recomputed instead of stored). `key` is the pixel's depth key.
@@ -522,25 +566,20 @@ struct PixShadeT<true> {
 using PixShade = PixShadeT<false>;
 // The pixel's UVs (per corner and interpolated).
 FG_HDI void pixUv(const Kern& k, int t, const PixelGeom& pg, float (*uvi)[2], float& u, float& vv) {
+  triUvs(k, t, uvi);
   u = 0.f;
   vv = 0.f;
   for (int i = 0; i < 3; ++i) {
-    int ui = k.uvTri[3 * t + i];
-    uvi[i][0] = k.uvs[2 * ui];
-    uvi[i][1] = k.uvs[2 * ui + 1];
     u += pg.b[i] * uvi[i][0];
     vv += pg.b[i] * uvi[i][1];
   }
 }
 template <bool Mip>
 FG_HDI void pixTexture(const Kern& k, int t, const PixelGeom& pg, PixShadeT<Mip>& s) {
-  if constexpr (Mip) {
-    float uvi[3][2], u, vv;
-    pixUv(k, t, pg, uvi, u, vv);
-    s.m = mipFoot(k, pg.b, pg.S, pg.g.c, uvi, u, vv);
-  } else {
-    s.tap = pixTap(k, t, pg);
-  }
+  float uvi[3][2], u, vv;
+  pixUv(k, t, pg, uvi, u, vv);
+  if constexpr (Mip) s.m = mipFoot(k, pg.b, pg.S, pg.g.c, uvi, u, vv);
+  else s.tap = texTap(k, u, vv);
 }
 template <bool Mip = false>
 FG_HDI PixShadeT<Mip> pixShade(const Kern& k, int v, int x, int y, unsigned long long key) {
@@ -554,7 +593,7 @@ FG_HDI PixShadeT<Mip> pixShade(const Kern& k, int v, int x, int y, unsigned long
   s.hit = 1;
   if (k.sh) {
     V3 n, nc;
-    pixNormal(k, v, pg, n, nc);
+    pixNormal(k, v, t, pg, n, nc);
     s.grey = shGrey(k, v, n, nc);
   }
   if (k.tex) pixTexture<Mip>(k, t, pg, s);
@@ -574,23 +613,36 @@ FG_HDI float shadeChannel(const Kern& k, const PixShadeT<Mip>& s, int c) {
 
 // ---- antialiasing ------------------------------------------------------------------------------------------------
 
-// Silhouette flag of (view, triangle) i (written after every triangle's facing is known, in the last slot of the
-// cached geometry): 1 when the triangle is not degenerate and one of its edges has no neighbour or a neighbour
-// that faces the other way in this view. A pair whose nearer triangle has flag 0 can never be active (whatever
-// edge the segment leaves it through is interior), so the per-pixel passes reject it after one load.
-FG_HDI void silhouetteFlagElem(const Kern& k, int64_t i) {
-  const int v = int(i / k.T), t = int(i - int64_t(v) * k.T);
-  const int o = k.facing[i];
-  float f = 0.f;
-  if (o != 0)
-    for (int q = 0; q < 3; ++q) {
-      int nb = k.adj[3 * t + q];
-      if (nb < 0 || k.facing[int64_t(v) * k.T + nb] != o) f = 1.f;
-    }
-  k.tg[12 * i + 11] = f;
+// Silhouette flag of (view v, triangle t) (evaluated once every triangle's facing is known, stored as a bit of
+// k.silBits): true when the triangle is not degenerate and one of its edges has no neighbour or a neighbour that
+// faces the other way in this view. A pair whose nearer triangle has flag 0 can never be active (whatever edge
+// the segment leaves it through is interior), so the per-pixel passes reject it after one (cached) load.
+FG_HDI bool silhouetteFlag(const Kern& k, int v, int t) {
+  const int o = k.facing[int64_t(v) * k.T + t];
+  if (o == 0) return false;
+  for (int q = 0; q < 3; ++q) {
+    const int nb = k.adj[3 * t + q];
+    if (nb < 0 || k.facing[int64_t(v) * k.T + nb] != o) return true;
+  }
+  return false;
+}
+// Word w of view v of the bitset (the CPU twin; CUDA builds the same word with a warp ballot).
+FG_HDI void silhouetteWordElem(const Kern& k, int v, int w) {
+  uint32_t bits = 0;
+  for (int j = 0; j < 32; ++j) {
+    const int t = 32 * w + j;
+    if (t < k.T && silhouetteFlag(k, v, t)) bits |= 1u << j;
+  }
+  k.silBits[int64_t(v) * k.silWords + w] = bits;
 }
 FG_HDI bool maySilhouette(const Kern& k, int v, int t) {
-  return !k.tg || k.tg[(int64_t(v) * k.T + t) * 12 + 11] != 0.f;
+  if (!k.silBits) return true;
+#if defined(__CUDA_ARCH__)
+  const uint32_t w = __ldg(k.silBits + int64_t(v) * k.silWords + (t >> 5));
+#else
+  const uint32_t w = k.silBits[int64_t(v) * k.silWords + (t >> 5)];
+#endif
+  return (w >> (t & 31)) & 1u;
 }
 
 // One antialiasing pair seen from one of its pixels ("me"): active when it blends across a silhouette edge.
@@ -617,7 +669,7 @@ FG_HDI Pair evalPair(const Kern& k, int v, int x, int y, unsigned long long ka, 
   const bool fAtA = ka < kb;                     // nearer (background keys are ~0)
   const int t = int(uint32_t(fAtA ? ka : kb));
   if (!maySilhouette(k, v, t)) return pr;
-  TriGeom g = triGeomC(k, v, t);
+  const TriEdges g = triEdgesC(k, v, t);
   if (!g.orient) return pr;
   int fx = fAtA ? x : nx, fy = fAtA ? y : ny, ox = fAtA ? nx : x, oy = fAtA ? ny : y;
   float fpx = float(fx) + 0.5f, fpy = float(fy) + 0.5f, opx = float(ox) + 0.5f, opy = float(oy) + 0.5f;
@@ -645,28 +697,19 @@ FG_HDI Pair evalPair(const Kern& k, int v, int x, int y, unsigned long long ka, 
   else { pr.meBlended = fAtA ? 1 : 0; pr.alpha = 0.5f - bestT; pr.dadt = -1.f; }
   return pr;
 }
+// aaCode of a pixel (written by the forward resolve when antialiasing): bit d (d = 0 left, 1 right, 2 up, 3 down)
+// = the pair with neighbour d is active and this pixel is the blended one; bit 4 + d = active and the neighbour is
+// the blended one. The backward evaluates only the pairs whose bits are set (most pixels have none).
 FG_HDI float keyMask(unsigned long long key) { return key == kNoKey ? 0.f : 1.f; }
 
 // (Inlined: a non-inlined device function taking the Kern by reference would copy the kernel's whole parameter
 // block to local memory in every thread.)
 #define FG_RASTER_COLD FG_HDI
-// Forward antialiasing blend of one active pair in which this pixel is the blended one (rare).
-template <bool Mip>
-FG_RASTER_COLD void aaBlend(const Kern& k, int v, int nx, int ny, unsigned long long nkey, float alpha, const PixShadeT<Mip>& own,
-                            int64_t pix, bool wantGrey, bool wantColor, float& go) {
-  PixShadeT<Mip> so = pixShade<Mip>(k, v, nx, ny, nkey);
-  if (wantGrey) go += alpha * (so.grey - own.grey);
-  if (wantColor)
-    for (int c = 0; c < k.C; ++c) {
-      float cp = shadeChannel(k, own, c);
-      k.oColor[pix * k.C + c] += alpha * (shadeChannel(k, so, c) - cp);
-    }
-}
-
 // ---- forward: resolve + shading + antialiasing, one pass per pixel ------------------------------------------------
 
+// Returns the pixel's aaCode (0 without antialiasing).
 template <bool Mip = false>
-FG_HDI void resolvePixel(const Kern& k, int v, int x, int y) {
+FG_HDI int resolvePixel(const Kern& k, int v, int x, int y) {
   const int64_t base = int64_t(v) * k.H * k.W, pix = base + int64_t(y) * k.W + x;
   const unsigned long long key = k.keys[pix];
   uint32_t tu = uint32_t(key & 0xffffffffull);
@@ -675,6 +718,14 @@ FG_HDI void resolvePixel(const Kern& k, int v, int x, int y) {
   PixShadeT<Mip> own;
   own.hit = hit ? 1 : 0;
   own.grey = 0.f;
+  if (k.frag && key != kNoKey) {
+    // the fragment the backward differentiates (bilinear path: it needs no triangle data beyond these)
+    float* f = k.frag + 4 * pix;
+    f[0] = hit ? pg.b[0] : 0.f;
+    f[1] = hit ? pg.b[1] : 0.f;
+    f[2] = hit ? pg.b[2] : 0.f;
+    f[3] = hit ? 1.f / pg.S : 0.f;
+  }
   if (!hit) {
     if (k.oTri) k.oTri[pix] = -1;
     if (k.oBary) { k.oBary[2 * pix] = 0.f; k.oBary[2 * pix + 1] = 0.f; }
@@ -685,19 +736,31 @@ FG_HDI void resolvePixel(const Kern& k, int v, int x, int y) {
     int t = int(tu);
     if (k.oTri) k.oTri[pix] = t;
     if (k.oBary) { k.oBary[2 * pix] = pg.b[0]; k.oBary[2 * pix + 1] = pg.b[1]; }
-    if (k.oDepth) k.oDepth[pix] = pg.z;
+    if (k.oDepth) k.oDepth[pix] = pixDepth(pg);
     if (k.oDepthImg) {
       float dn = k.depthRange ? k.depthRange[2 * v] : k.nearZ, df = k.depthRange ? k.depthRange[2 * v + 1] : k.farZ;
-      float d = (df - pg.z) / (df - dn);
+      float d = (df - pixDepth(pg)) / (df - dn);
       k.oDepthImg[pix] = fminf(fmaxf(d, 0.f), 1.f);
     }
     if (k.oNormal || k.sh) {
       V3 n, nc;
-      pixNormal(k, v, pg, n, nc);
+      pixNormal(k, v, int(tu), pg, n, nc);
       if (k.oNormal) { k.oNormal[3 * pix] = nc.x; k.oNormal[3 * pix + 1] = nc.y; k.oNormal[3 * pix + 2] = nc.z; }
       if (k.sh) own.grey = shGrey(k, v, n, nc);
     }
-    if (k.tex) pixTexture<Mip>(k, t, pg, own);
+    if (k.tex) {
+      if constexpr (Mip) {
+        pixTexture<Mip>(k, t, pg, own);
+      } else {
+        float uvi[3][2], u, vv;
+        pixUv(k, t, pg, uvi, u, vv);
+        own.tap = texTap(k, u, vv);
+        if (k.fragUv) {
+          k.fragUv[2 * pix] = u;
+          k.fragUv[2 * pix + 1] = vv;
+        }
+      }
+    }
   }
   const bool wantGrey = k.oGrey && k.sh, wantColor = k.oColor && k.tex;
   const float m0 = keyMask(key);
@@ -706,30 +769,71 @@ FG_HDI void resolvePixel(const Kern& k, int v, int x, int y) {
       for (int c = 0; c < k.C; ++c) k.oColor[pix * k.C + c] = shadeChannel(k, own, c);
     if (k.oMask) k.oMask[pix] = m0;
     if (wantGrey) k.oGrey[pix] = own.grey;
-    return;
+    return 0;
   }
-  // antialiasing: blend in the other pixel of each silhouette pair where this pixel is the blended one (pairs are
-  // evaluated and consumed one at a time; most are rejected by the triangle ids or the silhouette flag)
-  float mo = m0, go = own.grey;
-  int blendMask = 0;
+  // antialiasing: find the pixel's active silhouette pairs (most are rejected by the triangle ids or the
+  // silhouette bit) and record them in k.aaCode. The mask blend is done here; the colour and grey blends, which
+  // need the other pixel's shading, are resolveBlendPixel's (a second pass over the pixels with blended pairs).
+  float mo = m0;
+  int code = 0;
   for (int d = 0; d < 4; ++d) {
     int nx, ny;
     if (!neighbourOf(k, x, y, d, nx, ny)) continue;
     const unsigned long long nkey = k.keys[base + int64_t(ny) * k.W + nx];
     if (uint32_t(nkey) == tu) continue;
-    Pair pr = evalPair(k, v, x, y, key, nx, ny, nkey);
-    if (!pr.active || !pr.meBlended) continue;
-    mo += pr.alpha * (keyMask(nkey) - m0);
-    if (!wantGrey && !wantColor) continue;
-    if (wantColor && !blendMask)
-      for (int c = 0; c < k.C; ++c) k.oColor[pix * k.C + c] = shadeChannel(k, own, c);
-    blendMask = 1;
-    aaBlend(k, v, nx, ny, nkey, pr.alpha, own, pix, wantGrey, wantColor, go);
+    const Pair pr = evalPair(k, v, x, y, key, nx, ny, nkey);
+    if (!pr.active) continue;
+    code |= pr.meBlended ? 1 << d : 16 << d;
+    if (k.aaAlpha) k.aaAlpha[pix * 4 + d] = pr.alpha;
+    if (pr.meBlended) mo += pr.alpha * (keyMask(nkey) - m0);
   }
-  if (wantColor && !blendMask)
-    for (int c = 0; c < k.C; ++c) k.oColor[pix * k.C + c] = shadeChannel(k, own, c);
+  const int S = k.C + 1;
+  if (wantColor)
+    for (int c = 0; c < k.C; ++c) {
+      const float cv = shadeChannel(k, own, c);
+      k.oColor[pix * k.C + c] = cv;
+      if (code && k.preShade) k.preShade[pix * S + c] = cv;
+    }
   if (k.oMask) k.oMask[pix] = mo;
-  if (wantGrey) k.oGrey[pix] = go;
+  if (wantGrey) k.oGrey[pix] = own.grey;
+  if (code && k.preShade) k.preShade[pix * S + k.C] = own.grey;
+  if (k.aaCode) k.aaCode[pix] = uint8_t(code);
+  return code;
+}
+// The antialiasing blend of the colour and grey of a pixel with blended pairs (code & 15 of its aaCode), after
+// resolvePixel: each such pair adds alpha (other - own) of the two pixels' pre-antialiasing shading, which
+// resolvePixel stored (k.preShade) for every pixel with an active pair, with the pair's alpha (k.aaAlpha).
+FG_HDI void resolveBlendPixel(const Kern& k, int v, int x, int y, int code) {
+  const bool wantGrey = k.oGrey && k.sh, wantColor = k.oColor && k.tex;
+  if (!wantGrey && !wantColor) return;
+  const int64_t base = int64_t(v) * k.H * k.W, pix = base + int64_t(y) * k.W + x;
+  const int S = k.C + 1;
+  const float* own = k.preShade + pix * S;
+  float alpha[4] = {0.f, 0.f, 0.f, 0.f};
+  int64_t npix[4] = {0, 0, 0, 0};
+  FG_RASTER_UNROLL
+  for (int d = 0; d < 4; ++d) {
+    int nx, ny;
+    if (!((code >> d) & 1) || !neighbourOf(k, x, y, d, nx, ny)) continue;
+    alpha[d] = k.aaAlpha[pix * 4 + d];
+    npix[d] = base + int64_t(ny) * k.W + nx;
+  }
+  if (wantGrey) {
+    float go = own[k.C];
+    FG_RASTER_UNROLL
+    for (int d = 0; d < 4; ++d)
+      if (alpha[d] != 0.f) go += alpha[d] * (k.preShade[npix[d] * S + k.C] - own[k.C]);
+    k.oGrey[pix] = go;
+  }
+  if (!wantColor) return;
+  for (int c = 0; c < k.C; ++c) {
+    const float cp = own[c];
+    float acc = cp;
+    FG_RASTER_UNROLL
+    for (int d = 0; d < 4; ++d)
+      if (alpha[d] != 0.f) acc += alpha[d] * (k.preShade[npix[d] * S + c] - cp);
+    k.oColor[pix * k.C + c] = acc;
+  }
 }
 // ---- backward ------------------------------------------------------------------------------------------------------
 
@@ -744,6 +848,12 @@ FG_HDI float wScale(const Kern& k, int v, V3 a, V3 b, V3 c) {
   float s = kk * m;
   return (s > 0.f && s < 1e30f) ? s : 1.f;
 }
+// wScale of triangle t in view v (loads its vertices only in fixed-point mode).
+FG_HDI float wScaleTri(const Kern& k, int v, int t) {
+  if (!k.dW.fx) return 1.f;
+  const float* hv = k.hv + int64_t(v) * k.P * 3;
+  return wScale(k, v, loadP(hv, k.tri[3 * t]), loadP(hv, k.tri[3 * t + 1]), loadP(hv, k.tri[3 * t + 2]));
+}
 // Gradient w.r.t. a pixel-homogeneous vertex of view v -> world position gradient.
 FG_HDI V3 hvToWorld(const Kern& k, int v, V3 g) {
   const float* Kv = k.K + 4 * v;
@@ -751,28 +861,16 @@ FG_HDI V3 hvToWorld(const Kern& k, int v, V3 g) {
   return rotateT(k.E + 12 * v, dc);
 }
 
-// Antialiasing backward of one active pair in which this pixel (x, y) is the blended one: the silhouette edge
-// moves (dL/dalpha -> dL/dt -> the edge-function accumulators of the silhouette triangle). Rare (silhouettes
-// only).
-template <bool Mip>
-FG_RASTER_COLD void aaEdgeGrad(const Kern& k, int v, int x, int y, unsigned long long key, int nx, int ny,
-                               unsigned long long nkey, const Pair& pr) {
-  const int64_t pix = (int64_t(v) * k.H + y) * k.W + x;
-  float dLda = 0.f;
-  if (k.gMask) dLda += k.gMask[pix] * (keyMask(nkey) - keyMask(key));
-  if ((k.gGrey && k.sh) || (k.gColor && k.tex)) {
-    PixShadeT<Mip> own = pixShade<Mip>(k, v, x, y, key), so = pixShade<Mip>(k, v, nx, ny, nkey);
-    if (k.gGrey && k.sh) dLda += k.gGrey[pix] * (so.grey - own.grey);
-    if (k.gColor && k.tex)
-      for (int c = 0; c < k.C; ++c) dLda += k.gColor[pix * k.C + c] * (shadeChannel(k, so, c) - shadeChannel(k, own, c));
-  }
+// Antialiasing backward of one active pair in which this pixel is the blended one: the silhouette edge moves
+// (dL/dalpha -> dL/dt -> the edge-function accumulators of the silhouette triangle). Rare (silhouettes only).
+// The edge-function gradient of an active pair from its dL/dalpha, added to the dW accumulators.
+FG_HDI void aaEdgeAdd(const Kern& k, int v, const Pair& pr, float dLda) {
   if (dLda == 0.f) return;
   float dLdt = dLda * pr.dadt;
   float den = pr.ef - pr.eo;
   float inv2 = 1.f / (den * den);
   float gf = dLdt * (-pr.eo) * inv2 * float(pr.orient), go = dLdt * pr.ef * inv2 * float(pr.orient);
-  TriGeom g = triGeomC(k, v, pr.tri);
-  float s = wScale(k, v, g.P[0], g.P[1], g.P[2]);
+  const float s = wScaleTri(k, v, pr.tri);
   int64_t b = (int64_t(v) * k.T + pr.tri) * 9 + 3 * pr.edge;
   k.dW.add(b, (gf * pr.fpx + go * pr.opx) * s);
   k.dW.add(b + 1, (gf * pr.fpy + go * pr.opy) * s);
@@ -850,36 +948,70 @@ __device__ __forceinline__ void texRowAtomics(float* f, int C, int64_t ia, int64
 // The whole backward of one pixel (antialiasing, then shading): texture gradients go straight to the dTex sink,
 // antialiasing edge gradients to the dW sink of the silhouette triangle, and the gradients of the pixel's own
 // triangle are returned in `out` (the caller adds them: serially on the CPU, warp-aggregated on CUDA).
+// The antialiasing pairs come from the forward's record (aaCode, aaAlpha): no pair is re-evaluated here.
 template <bool Mip = false>
 FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
   const int64_t base = int64_t(v) * k.H * k.W, pix = base + int64_t(y) * k.W + x;
-  const unsigned long long key = k.keys[pix];
+  // the pairs the forward recorded as active
+  const int code = k.antialias && k.aaCode ? int(k.aaCode[pix]) : 0;
+  // only the triangle id is needed: the low word of the depth key
+  const uint32_t id = reinterpret_cast<const uint32_t*>(k.keys)[2 * pix];
+  const unsigned long long key = id == kNoTri ? kNoKey : (unsigned long long)id;
+  const bool hit = key != kNoKey;
+  const int t = int(uint32_t(key));
+  const bool wantC = k.gColor != nullptr && k.tex != nullptr;
+  // Loads go first, ahead of the (rare) antialiasing work: the forward's fragment (bilinear path: barycentrics,
+  // 1/S and the UVs; the mip path recomputes it from the triangle's cached edges), the triangle's corner UVs and,
+  // on the vector-atomic path, the pixel's colour gradient.
+  TriEdges ge = {};
+  float fb[4] = {0.f, 0.f, 0.f, 0.f}, fuv[2] = {0.f, 0.f};
+  float uvi[3][2] = {{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  float g4[4] = {0.f, 0.f, 0.f, 0.f};
+#endif
+  if (hit) {
+    if constexpr (Mip) {
+      ge = triEdgesC(k, v, t);
+    } else {
+#if defined(__CUDA_ARCH__)
+      const float4 f = __ldg(reinterpret_cast<const float4*>(k.frag) + pix);
+      fb[0] = f.x; fb[1] = f.y; fb[2] = f.z; fb[3] = f.w;
+      if (wantC) {
+        const float2 w = __ldg(reinterpret_cast<const float2*>(k.fragUv) + pix);
+        fuv[0] = w.x; fuv[1] = w.y;
+      }
+#else
+      for (int q = 0; q < 4; ++q) fb[q] = k.frag[4 * pix + q];
+      if (wantC) { fuv[0] = k.fragUv[2 * pix]; fuv[1] = k.fragUv[2 * pix + 1]; }
+#endif
+    }
+    if (wantC) triUvs(k, t, uvi);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if (wantC && k.texVec)
+#pragma unroll
+      for (int c = 0; c < 4; ++c)
+        if (c < k.C) g4[c] = k.gColor[pix * k.C + c];
+#endif
+  }
   float keep = 1.f;
   // pairs where the neighbour blends this pixel in: alpha per direction (registers: constant indices after unrolling)
   float srcAlpha[4] = {0.f, 0.f, 0.f, 0.f};
   int srcMask = 0;
-  if (k.antialias) {
+  if (code) {
     FG_RASTER_UNROLL
     for (int d = 0; d < 4; ++d) {
-      int nx, ny;
-      if (!neighbourOf(k, x, y, d, nx, ny)) continue;
-      const unsigned long long nkey = k.keys[base + int64_t(ny) * k.W + nx];
-      if (uint32_t(nkey) == uint32_t(key)) continue;
-      Pair pr = evalPair(k, v, x, y, key, nx, ny, nkey);
-      if (!pr.active) continue;
-      if (!pr.meBlended) {
-        srcAlpha[d] = pr.alpha;
+      if (!((code >> d) & 0x11)) continue;
+      const float a = k.aaAlpha[pix * 4 + d];
+      if ((code >> d) & 1) {
+        keep -= a;  // (the silhouette edge's own gradient: aaEdgePixel, a pass over the pixels with blended pairs)
+      } else {
+        srcAlpha[d] = a;
         srcMask |= 1 << d;
-        continue;
       }
-      keep -= pr.alpha;
-      if (k.dW.on()) aaEdgeGrad<Mip>(k, v, x, y, key, nx, ny, nkey, pr);
     }
   }
   // shading of the pixel's own triangle
-  if (key == kNoKey) return;
-  int t = int(uint32_t(key));
-  bool wantC = k.gColor != nullptr && k.tex != nullptr;
+  if (!hit) return;
   float gG = 0.f;
   if (k.gGrey && k.sh) {
     gG = k.gGrey[pix] * keep;
@@ -893,21 +1025,37 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
   bool wantG = gG != 0.f;
   if (!wantC && !wantG) return;
   PixelGeom pg;
-  if (!pixelGeom(k, v, t, x, y, pg)) return;
+  pg.px = float(x) + 0.5f;
+  pg.py = float(y) + 0.5f;
+  float invS;
+  if constexpr (Mip) {
+    if (!ge.orient) return;
+    pg.g = ge;
+    for (int i = 0; i < 3; ++i) pg.e[i] = edgeAt(pg.g.c[i], pg.px, pg.py);
+    pg.S = add(add(pg.e[0], pg.e[1]), pg.e[2]);
+    if (pg.S == 0.f) return;
+    for (int i = 0; i < 3; ++i) pg.b[i] = div(pg.e[i], pg.S);  // EXACT: the forward's barycentrics
+    invS = 1.f / pg.S;
+  } else {
+    if (fb[3] == 0.f) return;  // degenerate: the forward shaded it as background
+    for (int i = 0; i < 3; ++i) pg.b[i] = fb[i];
+    invS = fb[3];
+  }
   float db[3] = {0.f, 0.f, 0.f};
   if (wantC) {
     float u = 0.f, vv = 0.f;
-    float uvi[3][2];
-    for (int i = 0; i < 3; ++i) {
-      int ui = k.uvTri[3 * t + i];
-      uvi[i][0] = k.uvs[2 * ui];
-      uvi[i][1] = k.uvs[2 * ui + 1];
-      u += pg.b[i] * uvi[i][0];
-      vv += pg.b[i] * uvi[i][1];
+    if constexpr (Mip) {
+      for (int i = 0; i < 3; ++i) {
+        u += pg.b[i] * uvi[i][0];
+        vv += pg.b[i] * uvi[i][1];
+      }
+    } else {
+      u = fuv[0];  // the forward's own (u, v): the same tap
+      vv = fuv[1];
     }
     // upstream colour gradient before antialiasing: this pixel's share plus what its neighbours blended in
-#define FG_RASTER_GC(c)                                                                                  \
-  float gc = k.gColor[pix * k.C + (c)] * keep;                                                           \
+#define FG_RASTER_GC(c, raw)                                                                             \
+  float gc = (raw) * keep;                                                                               \
   if (srcMask)                                                                                           \
     FG_RASTER_UNROLL                                                                                     \
     for (int d = 0; d < 4; ++d) {                                                                        \
@@ -928,12 +1076,10 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
       for (int j = 0; j < 2; ++j) off[j] = m.lvl[j] == 0 ? 0 : mipOffset(k.tw, k.th, k.C, m.lvl[j]);
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
       if (k.texVec) {
-        float g4[4];
 #pragma unroll
         for (int c = 0; c < 4; ++c) {
-          g4[c] = 0.f;
           if (c < k.C) {
-            FG_RASTER_GC(c)
+            FG_RASTER_GC(c, g4[c])
             g4[c] = gc;
           }
         }
@@ -954,7 +1100,7 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
 #endif
       {
         for (int c = 0; c < k.C; ++c) {
-          FG_RASTER_GC(c)
+          FG_RASTER_GC(c, k.gColor[pix * k.C + c])
           if (gc == 0.f) continue;
           FG_RASTER_UNROLL
           for (int j = 0; j < 2; ++j) {
@@ -974,12 +1120,10 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
       float dtx = 0.f, dty = 0.f;
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
       if (k.texVec) {
-        float g4[4];
 #pragma unroll
         for (int c = 0; c < 4; ++c) {
-          g4[c] = 0.f;
           if (c < k.C) {
-            FG_RASTER_GC(c)
+            FG_RASTER_GC(c, g4[c])
             g4[c] = gc;
             if (gc != 0.f) texChannelGrad(k, tp, c, gc, dtx, dty);
           }
@@ -990,7 +1134,7 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
 #endif
       {
         for (int c = 0; c < k.C; ++c) {
-          FG_RASTER_GC(c)
+          FG_RASTER_GC(c, k.gColor[pix * k.C + c])
           if (gc == 0.f) continue;
           texChannelGrad(k, tp, c, gc, dtx, dty);
           if (k.dTex.on())
@@ -1008,7 +1152,7 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
     V3 nv[3];
     V3 m = mk(0, 0, 0);
     for (int i = 0; i < 3; ++i) {
-      nv[i] = loadP(k.vn, pg.g.vi[i]);
+      nv[i] = loadP(k.vn, k.tri[3 * t + i]);
       m = m + pg.b[i] * nv[i];
     }
     float len = sqrtf(dot(m, m));
@@ -1030,12 +1174,37 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
   if (!k.dW.on()) return;
   // b_i = e_i / S:  dL/de_m = (dL/db_m - sum_i b_i dL/db_i) / S;  e_m = p . (P_j x P_k)  ->  W_m += dL/de_m p
   float sb = pg.b[0] * db[0] + pg.b[1] * db[1] + pg.b[2] * db[2];
-  float s = wScale(k, v, pg.g.P[0], pg.g.P[1], pg.g.P[2]);
+  const float s = wScaleTri(k, v, t) * invS;
   for (int m = 0; m < 3; ++m) {
-    float ge = (db[m] - sb) / pg.S * s;
-    out.w[3 * m] = ge * pg.px;
-    out.w[3 * m + 1] = ge * pg.py;
-    out.w[3 * m + 2] = ge;
+    float gem = (db[m] - sb) * s;
+    out.w[3 * m] = gem * pg.px;
+    out.w[3 * m + 1] = gem * pg.py;
+    out.w[3 * m + 2] = gem;
+  }
+}
+// The antialiasing edge gradients of pixel (x, y): each pair where it is the blended one (code = its aaCode)
+// moves its silhouette edge, by dL/dalpha = sum of the upstream gradients times (other - own) of the two pixels'
+// stored pre-antialiasing shading (the mask: of their coverage).
+FG_HDI void aaEdgePixel(const Kern& k, int v, int x, int y, int code) {
+  const int64_t base = int64_t(v) * k.H * k.W, pix = base + int64_t(y) * k.W + x;
+  const unsigned long long key = k.keys[pix];
+  const int S = k.C + 1;
+  const float* own = k.preShade + pix * S;
+  FG_RASTER_UNROLL
+  for (int d = 0; d < 4; ++d) {
+    int nx, ny;
+    if (!((code >> d) & 1) || !neighbourOf(k, x, y, d, nx, ny)) continue;
+    const int64_t np = base + int64_t(ny) * k.W + nx;
+    const unsigned long long nkey = k.keys[np];
+    const Pair pr = evalPair(k, v, x, y, key, nx, ny, nkey);
+    if (!pr.active || !pr.meBlended) continue;
+    const float* so = k.preShade + np * S;
+    float dLda = 0.f;
+    if (k.gMask) dLda += k.gMask[pix] * (keyMask(nkey) - keyMask(key));
+    if (k.gGrey && k.sh) dLda += k.gGrey[pix] * (so[k.C] - own[k.C]);
+    if (k.gColor && k.tex)
+      for (int c = 0; c < k.C; ++c) dLda += k.gColor[pix * k.C + c] * (so[c] - own[c]);
+    aaEdgeAdd(k, v, pr, dLda);
   }
 }
 FG_HDI void zeroPixGrad(PixGrad& g) {
