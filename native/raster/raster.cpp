@@ -63,6 +63,9 @@ RasterContext::RasterContext(Device device, const int32_t* hostTri, int numTrian
   vfOff_.upload(off.data(), off.size());
   vfList_ = Buffer<int32_t>(device, list.size());
   vfList_.upload(list.data(), list.size());
+#if FG_HAVE_CUDA
+  if (device == Device::CUDA) prepareSideStreamCuda();  // (the backward's side stream, created outside any capture)
+#endif
 }
 
 // ---- workspace layout ------------------------------------------------------------------------------------------
@@ -85,8 +88,6 @@ size_t forwardBytes(const Sizes& s) {
   b += Workspace::aligned(size_t(s.pix()));            // antialiasing codes
   b += Workspace::aligned(size_t(s.pix()) * 4);        // silhouette pixel list (CUDA)
   b += Workspace::aligned(size_t(s.pix()) * 16);       // antialiasing alphas
-  b += Workspace::aligned(size_t(s.pix()) * 16);       // fragments (barycentrics, 1/S)
-  b += Workspace::aligned(size_t(s.pix()) * 8);        // fragment UVs
   b += Workspace::aligned(size_t(s.pix() * (s.C + 1)) * 4);  // pre-antialiasing shading of silhouette pixels
   b += Workspace::aligned(size_t(s.V * s.T) * sizeof(Box));  // bbox
   b += Workspace::aligned(size_t(s.V * s.T) * 4);      // big-triangle queue (CUDA)
@@ -227,8 +228,6 @@ RenderState RasterContext::forward(const RenderParams& p, const RenderOutputs& o
   if (wantColor) st.triUv = ws.alloc<float>(size_t(p.numTriangles) * 8);
   if (p.antialias) st.aaCode = ws.alloc<uint8_t>(size_t(pix));
   if (p.antialias && dev_ == Device::CUDA) st.silhouetteList = ws.alloc<uint32_t>(size_t(pix));
-  st.frag = ws.alloc<float>(size_t(pix) * 4);
-  if (wantColor) st.fragUv = ws.alloc<float>(size_t(pix) * 2);
   if (p.antialias) {
     st.aaAlpha = ws.alloc<float>(size_t(pix) * 4);
     st.preShade = ws.alloc<float>(size_t(pix) * (wantColor ? p.channels + 1 : 1));
@@ -251,7 +250,6 @@ RenderState RasterContext::forward(const RenderParams& p, const RenderOutputs& o
   k.hv = st.hv; k.vn = st.vnormal; k.vlen = st.vnormalLen; k.keys = st.keys; k.facing = st.facing; k.tg = st.triGeom; k.bbox = boxes;
   k.silBits = st.silhouetteBits; k.silWords = silWords; k.uvT = st.triUv; k.aaCode = st.aaCode;
   k.silList = st.silhouetteList; k.silCount = st.silhouetteCount; k.aaAlpha = st.aaAlpha; k.preShade = st.preShade;
-  k.frag = st.frag; k.fragUv = st.fragUv;
   k.needNormals = (wantGrey || out.normal) ? 1 : 0;
   k.oTri = out.triId; k.oBary = out.bary; k.oDepth = out.depth; k.oMask = out.mask; k.oNormal = out.normal;
   k.oGrey = out.grey; k.oColor = out.color; k.oDepthImg = out.depthImage;
@@ -288,7 +286,7 @@ RenderState RasterContext::forward(const RenderParams& p, const RenderOutputs& o
 void RasterContext::backward(const RenderParams& p, const RenderState& st, const RenderGrads& g, Workspace& ws, StreamHandle stream) const {
   NvtxRange range("raster/backward");
   checkParams(p, *this, st.hasColor, st.hasGrey);
-  FG_CHECK_ARG(st.keys && st.hv && st.frag, "backward: expected the RenderState of a forward pass");
+  FG_CHECK_ARG(st.keys && st.hv, "backward: expected the RenderState of a forward pass");
   FG_CHECK_ARG(!g.dColor || st.hasColor, "dColor: the forward pass did not render color");
   FG_CHECK_ARG(!g.dGrey || st.hasGrey, "dGrey: the forward pass did not render grey");
   FG_CHECK_ARG(!g.deterministic || g.fixedPointScale > 0.f, "fixedPointScale: expected > 0");
@@ -299,7 +297,6 @@ void RasterContext::backward(const RenderParams& p, const RenderState& st, const
   k.hv = st.hv; k.vn = st.vnormal; k.vlen = st.vnormalLen; k.keys = st.keys; k.facing = st.facing; k.tg = st.triGeom;
   k.silBits = st.silhouetteBits; k.silWords = (p.numTriangles + 31) / 32; k.uvT = st.triUv; k.aaCode = st.aaCode;
   k.silList = st.silhouetteList; k.silCount = st.silhouetteCount; k.aaAlpha = st.aaAlpha; k.preShade = st.preShade;
-  k.frag = st.frag; k.fragUv = st.fragUv;
   if (st.hasColor && st.mipLevels > 0) {
     FG_CHECK_ARG(p.mip, "mip: the forward pass used mip-mapping, the backward params do not");
     FG_CHECK_ARG(st.mipLevels == mipCount(p.texWidth, p.texHeight, p.mipLevels) && (st.mipLevels == 1 || st.mipPyramid),

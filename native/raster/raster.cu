@@ -28,9 +28,10 @@ inline dim3 tileGrid(const Kern& k) { return dim3(unsigned((k.W + kTileW - 1) / 
 // trip; reading the key first to skip the atomic made every pixel test wait for a global load).
 __device__ __forceinline__ void depthTest(unsigned long long* dst, unsigned long long key) { atomicMin(dst, key); }
 
+template <int Lanes = kLanesPerVertex>
 __device__ __forceinline__ V3 laneGroupSum(V3 a) {
 #pragma unroll
-  for (int off = kLanesPerVertex / 2; off >= 1; off >>= 1) {
+  for (int off = Lanes / 2; off >= 1; off >>= 1) {
     a.x += __shfl_xor_sync(0xffffffffu, a.x, off);
     a.y += __shfl_xor_sync(0xffffffffu, a.y, off);
     a.z += __shfl_xor_sync(0xffffffffu, a.z, off);
@@ -39,61 +40,33 @@ __device__ __forceinline__ V3 laneGroupSum(V3 a) {
 }
 inline int64_t roundUp32(int64_t n) { return (n + 31) / 32 * 32; }
 
-// Forward prologue, one launch: the queue counter, the vertex transform, the vertex normals when wanted
-// (kLanesPerVertex lanes per vertex: a warp-aligned range of whole warps, so the lane-group shuffles see
-// converged warps), the per-triangle UV table when texturing, and the depth-key clear (16 bytes per thread).
-struct PrologueRanges {
-  int64_t n0, n1, n2;  // ends of the vertex, normal and UV-table sections; then the key clear
+// Per-(view, triangle) setup (thread i of the setup section): cached geometry, facing, bounding box, and the work
+// items of its rasterisation. A box of up to bigArea pixels is cut into chunks of `chunk` pixels (row-major box
+// order), one (view*T + triangle, chunk) item each, appended to the chunk list (a warp prefix sum, one atomic
+// per warp, and a warp-cooperative write); larger boxes, and those of a warp whose items would overflow the
+// list, go to the block-per-triangle queue. kRasterChunks then runs the items load-balanced over the whole grid.
+// Called by whole warps (the section is warp-aligned); the vertices are transformed here (k.hv is written by
+// the same launch).
+struct SetupArgs {
+  int* queue;
+  int2_t* chunks;
+  int64_t cap;
+  int* counter;
+  int chunk, bigArea;
 };
-__global__ void kPrologue(Kern k, int* counter, int64_t pix, PrologueRanges r) {
-  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  const int64_t VP = int64_t(k.V) * k.P;
-  if (i == 0) {
-    counter[0] = 0;
-    counter[1] = 0;
-    counter[2] = 0;
-  }
-  if (i < r.n0) {
-    if (i < VP) vertexTransformElem(k, i);
-  } else if (i < r.n1) {
-    const int64_t q = i - r.n0;
-    const int p = int(q / kLanesPerVertex), s = int(q % kLanesPerVertex);
-    V3 m = mk(0, 0, 0);
-    if (p < k.P)
-      for (int j = k.vfOff[p] + s; j < k.vfOff[p + 1]; j += kLanesPerVertex) m = m + faceNormal(k, k.vfList[j] / 3);
-    m = laneGroupSum(m);
-    if (p < k.P && s == 0) vertexNormalFinish(k, p, m);
-  } else if (i < r.n2) {
-    const int64_t t = i - r.n1;
-    if (t < k.T) uvTableElem(k, int(t));
-  } else {
-    const int64_t j = i - r.n2;
-    if (j < pix / 2) reinterpret_cast<ulonglong2*>(k.keys)[j] = make_ulonglong2(kNoKey, kNoKey);
-    else if (j == pix / 2 && (pix & 1)) k.keys[pix - 1] = kNoKey;
-  }
-}
-
-// Per-(view, triangle) setup: cached geometry, facing, bounding box, and the work items of its rasterisation.
-// A box of up to bigArea pixels is cut into chunks of `chunk` pixels (row-major box order), one (view*T +
-// triangle, chunk) item each, appended to the chunk list (a warp prefix sum, one atomic per warp, and a
-// warp-cooperative write); larger boxes, and those of a warp whose items would overflow the list, go to the
-// block-per-triangle queue. kRasterChunks then runs the items load-balanced over the whole grid.
-__global__ void __launch_bounds__(kThreads) kSetup(Kern k, int* queue, int2_t* chunks, int64_t cap, int* counter, int chunk, int bigArea) {
-  __shared__ int sStart[kThreads];
-  __shared__ int sItem[kThreads];
+__device__ __forceinline__ void setupElem(const Kern& k, int64_t i, const SetupArgs& a, int* sStart, int* sItem) {
   const int tid = int(threadIdx.x), lane = tid & 31, wb = tid & ~31;
-  const int64_t i = int64_t(blockIdx.x) * blockDim.x + tid;
   int n = 0;
   if (i < int64_t(k.V) * k.T) {
     const int v = int(i / k.T), t = int(i - int64_t(v) * k.T);
-    const TriGeom g = triGeom(k, v, t);
+    const TriGeom g = triGeomWorld(k, v, t);
     k.facing[i] = int8_t(g.orient);
     storeTriGeom(k, i, g);
     Box b{1, 1, 0, 0};
     if (triBBox(k, g, b.x0, b.y0, b.x1, b.y1)) {
       const int area = (b.x1 - b.x0 + 1) * (b.y1 - b.y0 + 1);
-      if (area > bigArea) queue[atomicAdd(counter, 1)] = int(i);
-      else n = (area + chunk - 1) / chunk;
+      if (area > a.bigArea) a.queue[atomicAdd(a.counter, 1)] = int(i);
+      else n = (area + a.chunk - 1) / a.chunk;
     } else {
       b = Box{1, 1, 0, 0};
     }
@@ -109,12 +82,12 @@ __global__ void __launch_bounds__(kThreads) kSetup(Kern k, int* queue, int2_t* c
   const int total = __shfl_sync(full, incl, 31);
   if (total == 0) return;  // warp-uniform
   int base = 0;
-  if (lane == 31) base = atomicAdd(counter + 1, total);
+  if (lane == 31) base = atomicAdd(a.counter + 1, total);
   base = __shfl_sync(full, base, 31);
-  if (int64_t(base) + total > cap) {
+  if (int64_t(base) + total > a.cap) {
     // the list is full: this warp's triangles take the queue (and its reserved range is marked empty)
-    if (n > 0) queue[atomicAdd(counter, 1)] = int(i);
-    for (int64_t j = int64_t(base) + lane; j < cap && j < int64_t(base) + total; j += 32) chunks[j] = int2_t{-1, 0};
+    if (n > 0) a.queue[atomicAdd(a.counter, 1)] = int(i);
+    for (int64_t j = int64_t(base) + lane; j < a.cap && j < int64_t(base) + total; j += 32) a.chunks[j] = int2_t{-1, 0};
     return;
   }
   sStart[tid] = incl - n;
@@ -126,7 +99,41 @@ __global__ void __launch_bounds__(kThreads) kSetup(Kern k, int* queue, int2_t* c
 #pragma unroll
     for (int step = 16; step >= 1; step >>= 1)
       if (sStart[wb + j + step] <= q) j += step;
-    chunks[base + q] = int2_t{sItem[wb + j], q - sStart[wb + j]};
+    a.chunks[base + q] = int2_t{sItem[wb + j], q - sStart[wb + j]};
+  }
+}
+
+// Forward prologue, one launch of warp-aligned sections: the vertex transform, the vertex normals when wanted
+// (kLanesPerVertex lanes per vertex: whole warps, so the lane-group shuffles see converged warps), the
+// per-triangle UV table when texturing, the per-(view, triangle) setup (setupElem) and the depth-key clear (16
+// bytes per thread). The work-item counters are zeroed before the launch.
+struct PrologueRanges {
+  int64_t n0, n1, n2, n3;  // ends of the vertex, normal, UV-table and setup sections; then the key clear
+};
+__global__ void __launch_bounds__(kThreads) kPrologue(Kern k, int64_t pix, PrologueRanges r, SetupArgs a) {
+  __shared__ int sStart[kThreads];
+  __shared__ int sItem[kThreads];
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t VP = int64_t(k.V) * k.P;
+  if (i < r.n0) {
+    if (i < VP) vertexTransformElem(k, i);
+  } else if (i < r.n1) {
+    const int64_t q = i - r.n0;
+    const int p = int(q / kLanesPerVertex), s = int(q % kLanesPerVertex);
+    V3 m = mk(0, 0, 0);
+    if (p < k.P)
+      for (int j = k.vfOff[p] + s; j < k.vfOff[p + 1]; j += kLanesPerVertex) m = m + faceNormal(k, k.vfList[j] / 3);
+    m = laneGroupSum(m);
+    if (p < k.P && s == 0) vertexNormalFinish(k, p, m);
+  } else if (i < r.n2) {
+    const int64_t t = i - r.n1;
+    if (t < k.T) uvTableElem(k, int(t));
+  } else if (i < r.n3) {
+    setupElem(k, i - r.n2, a, sStart, sItem);
+  } else {
+    const int64_t j = i - r.n3;
+    if (j < pix / 2) reinterpret_cast<ulonglong2*>(k.keys)[j] = make_ulonglong2(kNoKey, kNoKey);
+    else if (j == pix / 2 && (pix & 1)) k.keys[pix - 1] = kNoKey;
   }
 }
 
@@ -368,12 +375,12 @@ void forwardCuda(const Kern& k, const ForwardScratch& s, StreamHandle stream) {
   r.n0 = roundUp32(VP);
   r.n1 = r.n0 + (k.needNormals ? roundUp32(int64_t(k.P) * kLanesPerVertex) : 0);
   r.n2 = r.n1 + (k.uvT ? roundUp32(k.T) : 0);
-  kPrologue<<<blocksFor(r.n2 + pix / 2 + 1), kThreads, 0, st>>>(k, s.counter, pix, r);
+  r.n3 = r.n2 + roundUp32(VT);
+  SetupArgs a{s.queue, s.chunks, s.chunkCapacity, s.counter, gTuning.chunk, gTuning.bigArea};
+  FG_CUDA_CHECK(cudaMemsetAsync(s.counter, 0, 3 * sizeof(int), st));
+  kPrologue<<<blocksFor(r.n3 + pix / 2 + 1), kThreads, 0, st>>>(k, pix, r, a);
   FG_CUDA_CHECK_LAUNCH();
-  mark("fwd clear keys + vertices + normals", st);
-  kSetup<<<blocksFor(VT), kThreads, 0, st>>>(k, s.queue, s.chunks, s.chunkCapacity, s.counter, gTuning.chunk, gTuning.bigArea);
-  FG_CUDA_CHECK_LAUNCH();
-  mark("fwd triangle setup", st);
+  mark("fwd clear keys + vertices + normals + triangle setup", st);
   kRasterChunks<<<kBigBlocks, kThreads, 0, st>>>(k, s.queue, s.chunks, s.chunkCapacity, s.counter, gTuning.chunk);
   FG_CUDA_CHECK_LAUNCH();
   mark("fwd silhouette bits + raster", st);
@@ -403,7 +410,7 @@ struct SideStream {
     if (s) cudaStreamDestroy(s);
   }
 };
-SideStream& sideStream() {
+SideStream& sideStream() {  // (also called by prepareSideStreamCuda, before any graph capture)
   thread_local SideStream ss;
   int dev = 0;
   FG_CUDA_CHECK(cudaGetDevice(&dev));
@@ -422,6 +429,8 @@ SideStream& sideStream() {
   return ss;
 }
 }  // namespace
+
+void prepareSideStreamCuda() { sideStream(); }
 
 void backwardCuda(const Kern& k, bool withNormals, bool texConvert, int64_t texElems, StreamHandle stream) {
   cudaStream_t st = cs(stream);

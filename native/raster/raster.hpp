@@ -138,8 +138,6 @@ struct RenderState {
   const int* counters = nullptr;       // CUDA (device): queued big triangles, chunk items, silhouette pixels
   float* aaAlpha = nullptr;       // [V,H,W,4] alpha of each active antialiasing pair (antialias only)
   float* preShade = nullptr;      // [V,H,W,C+1] pre-antialiasing colour + grey of the pixels with active pairs
-  float* frag = nullptr;          // [V,H,W,4] covered pixels: exact barycentrics b0 b1 b2 and 1/S (0: degenerate)
-  float* fragUv = nullptr;        // [V,H,W,2] covered pixels: interpolated (u, v) (color renders only)
   bool hasColor = false, hasGrey = false;
   float* mipPyramid = nullptr;    // levels 1.. of the texture's mip pyramid (mipLevelOffset layout), or null
   int mipLevels = 0;              // levels in use (including level 0); 0 when mip is off

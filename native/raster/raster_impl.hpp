@@ -37,7 +37,7 @@ void setStageTimer(StageTimer* t);
 struct RasterTuning {
   int chunk = 16;       // pixels of a triangle's box per work item of the chunked raster
   int bigArea = 1024;   // triangles with a larger pixel box go to the block-per-triangle queue
-  int bwdMinBlocks = 4; // register budget of the backward pixel pass: 3 or 4 blocks of 256 threads per SM
+  int bwdMinBlocks = 3; // register budget of the backward pixel pass: 3 or 4 blocks of 256 threads per SM
 };
 void setRasterTuning(const RasterTuning& t);
 RasterTuning rasterTuning();
@@ -51,6 +51,9 @@ double timeCudaUs(const std::function<void()>& body, int warmup, int iters, Stre
 // The same with `body` captured once into a CUDA graph (stream capture) and the graph replayed: no launch gaps.
 double timeCudaGraphUs(const std::function<void()>& body, int warmup, int iters, StreamHandle stream);
 void forwardCuda(const Kern& k, const ForwardScratch& s, StreamHandle stream);
+// Creates the calling thread's side stream of the backward (once per thread; called by the RasterContext
+// constructor so that a later backward under CUDA-graph capture creates nothing).
+void prepareSideStreamCuda();
 void mipBuildCuda(const float* tex, int tw, int th, int C, int levels, float* pyramid, StreamHandle stream);
 void backwardCuda(const Kern& k, bool withNormals, bool texConvert, int64_t texElems, StreamHandle stream);
 void interpolateCuda(const InterpolateParams& p, float* out, StreamHandle s);

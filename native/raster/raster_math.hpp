@@ -106,8 +106,6 @@ struct Kern {
   int* silCount;
   float* aaAlpha;     // [V,H,W,4] alpha of each active pair of a pixel (valid where its aaCode bit is set)
   float* preShade;    // [V,H,W,C+1] pre-antialiasing colour (C) and grey of the pixels with a nonzero aaCode
-  float* frag;        // [V,H,W,4] per covered pixel: b0, b1, b2 (exact), 1/S (0: degenerate, no shading)
-  float* fragUv;      // [V,H,W,2] per covered pixel with a texture: the interpolated (u, v)
   int needNormals;    // vertex normals wanted (grey shading or the normal image)
   // outputs
   int32_t* oTri;
@@ -193,6 +191,22 @@ FG_HDI TriGeom triGeom(const Kern& k, int v, int t) {
   for (int i = 0; i < 3; ++i) {
     g.vi[i] = k.tri[3 * t + i];
     g.P[i] = loadP(hv, g.vi[i]);
+  }
+  for (int i = 0; i < 3; ++i) {
+    int j = (i + 1) % 3, l = (i + 2) % 3;
+    g.c[i] = canonCross(g.P[j], g.vi[j], g.P[l], g.vi[l]);
+  }
+  g.D = fma(g.P[0].x, g.c[0].x, fma(g.P[0].y, g.c[0].y, mul(g.P[0].z, g.c[0].z)));
+  g.orient = g.D > 0.f ? 1 : (g.D < 0.f ? -1 : 0);
+  return g;
+}
+// The same from the world positions (transforming the three vertices here: bit-identical to triGeom, for
+// passes that run before k.hv is written).
+FG_HDI TriGeom triGeomWorld(const Kern& k, int v, int t) {
+  TriGeom g;
+  for (int i = 0; i < 3; ++i) {
+    g.vi[i] = k.tri[3 * t + i];
+    g.P[i] = transformVertex(k, v, g.vi[i]);
   }
   for (int i = 0; i < 3; ++i) {
     int j = (i + 1) % 3, l = (i + 2) % 3;
@@ -713,19 +727,19 @@ FG_HDI int resolvePixel(const Kern& k, int v, int x, int y) {
   const int64_t base = int64_t(v) * k.H * k.W, pix = base + int64_t(y) * k.W + x;
   const unsigned long long key = k.keys[pix];
   uint32_t tu = uint32_t(key & 0xffffffffull);
+  // the neighbours' triangle ids (the low words of their keys), loaded up front so that the four loads overlap
+  // each other and the shading's (an out-of-image neighbour reads as this pixel's own id: no pair)
+  uint32_t nid[4];
+  FG_RASTER_UNROLL
+  for (int d = 0; d < 4; ++d) {
+    int nx, ny;
+    nid[d] = k.antialias && neighbourOf(k, x, y, d, nx, ny) ? reinterpret_cast<const uint32_t*>(k.keys)[2 * (base + int64_t(ny) * k.W + nx)] : tu;
+  }
   PixelGeom pg;
   bool hit = key != kNoKey && pixelGeom(k, v, int(tu), x, y, pg);
   PixShadeT<Mip> own;
   own.hit = hit ? 1 : 0;
   own.grey = 0.f;
-  if (k.frag && key != kNoKey) {
-    // the fragment the backward differentiates (bilinear path: it needs no triangle data beyond these)
-    float* f = k.frag + 4 * pix;
-    f[0] = hit ? pg.b[0] : 0.f;
-    f[1] = hit ? pg.b[1] : 0.f;
-    f[2] = hit ? pg.b[2] : 0.f;
-    f[3] = hit ? 1.f / pg.S : 0.f;
-  }
   if (!hit) {
     if (k.oTri) k.oTri[pix] = -1;
     if (k.oBary) { k.oBary[2 * pix] = 0.f; k.oBary[2 * pix + 1] = 0.f; }
@@ -749,17 +763,7 @@ FG_HDI int resolvePixel(const Kern& k, int v, int x, int y) {
       if (k.sh) own.grey = shGrey(k, v, n, nc);
     }
     if (k.tex) {
-      if constexpr (Mip) {
-        pixTexture<Mip>(k, t, pg, own);
-      } else {
-        float uvi[3][2], u, vv;
-        pixUv(k, t, pg, uvi, u, vv);
-        own.tap = texTap(k, u, vv);
-        if (k.fragUv) {
-          k.fragUv[2 * pix] = u;
-          k.fragUv[2 * pix + 1] = vv;
-        }
-      }
+      pixTexture<Mip>(k, t, pg, own);
     }
   }
   const bool wantGrey = k.oGrey && k.sh, wantColor = k.oColor && k.tex;
@@ -776,11 +780,15 @@ FG_HDI int resolvePixel(const Kern& k, int v, int x, int y) {
   // need the other pixel's shading, are resolveBlendPixel's (a second pass over the pixels with blended pairs).
   float mo = m0;
   int code = 0;
+  const bool ownMay = tu != kNoTri && maySilhouette(k, v, int(tu));
+  FG_RASTER_UNROLL
   for (int d = 0; d < 4; ++d) {
+    if (nid[d] == tu) continue;
+    // the nearer triangle of the pair is one of the two: neither silhouette bit set, no pair
+    if (!ownMay && (nid[d] == kNoTri || !maySilhouette(k, v, int(nid[d])))) continue;
     int nx, ny;
-    if (!neighbourOf(k, x, y, d, nx, ny)) continue;
+    neighbourOf(k, x, y, d, nx, ny);
     const unsigned long long nkey = k.keys[base + int64_t(ny) * k.W + nx];
-    if (uint32_t(nkey) == tu) continue;
     const Pair pr = evalPair(k, v, x, y, key, nx, ny, nkey);
     if (!pr.active) continue;
     code |= pr.meBlended ? 1 << d : 16 << d;
@@ -960,31 +968,15 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
   const bool hit = key != kNoKey;
   const int t = int(uint32_t(key));
   const bool wantC = k.gColor != nullptr && k.tex != nullptr;
-  // Loads go first, ahead of the (rare) antialiasing work: the forward's fragment (bilinear path: barycentrics,
-  // 1/S and the UVs; the mip path recomputes it from the triangle's cached edges), the triangle's corner UVs and,
-  // on the vector-atomic path, the pixel's colour gradient.
+  // Loads that depend only on the key go first, ahead of the (rare) antialiasing work: the triangle's cached
+  // edges, its UVs and, on the vector-atomic path, the pixel's colour gradient.
   TriEdges ge = {};
-  float fb[4] = {0.f, 0.f, 0.f, 0.f}, fuv[2] = {0.f, 0.f};
   float uvi[3][2] = {{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   float g4[4] = {0.f, 0.f, 0.f, 0.f};
 #endif
   if (hit) {
-    if constexpr (Mip) {
-      ge = triEdgesC(k, v, t);
-    } else {
-#if defined(__CUDA_ARCH__)
-      const float4 f = __ldg(reinterpret_cast<const float4*>(k.frag) + pix);
-      fb[0] = f.x; fb[1] = f.y; fb[2] = f.z; fb[3] = f.w;
-      if (wantC) {
-        const float2 w = __ldg(reinterpret_cast<const float2*>(k.fragUv) + pix);
-        fuv[0] = w.x; fuv[1] = w.y;
-      }
-#else
-      for (int q = 0; q < 4; ++q) fb[q] = k.frag[4 * pix + q];
-      if (wantC) { fuv[0] = k.fragUv[2 * pix]; fuv[1] = k.fragUv[2 * pix + 1]; }
-#endif
-    }
+    ge = triEdgesC(k, v, t);
     if (wantC) triUvs(k, t, uvi);
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     if (wantC && k.texVec)
@@ -1024,34 +1016,22 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
   }
   bool wantG = gG != 0.f;
   if (!wantC && !wantG) return;
+  if (!ge.orient) return;
   PixelGeom pg;
+  pg.g = ge;
   pg.px = float(x) + 0.5f;
   pg.py = float(y) + 0.5f;
-  float invS;
-  if constexpr (Mip) {
-    if (!ge.orient) return;
-    pg.g = ge;
-    for (int i = 0; i < 3; ++i) pg.e[i] = edgeAt(pg.g.c[i], pg.px, pg.py);
-    pg.S = add(add(pg.e[0], pg.e[1]), pg.e[2]);
-    if (pg.S == 0.f) return;
-    for (int i = 0; i < 3; ++i) pg.b[i] = div(pg.e[i], pg.S);  // EXACT: the forward's barycentrics
-    invS = 1.f / pg.S;
-  } else {
-    if (fb[3] == 0.f) return;  // degenerate: the forward shaded it as background
-    for (int i = 0; i < 3; ++i) pg.b[i] = fb[i];
-    invS = fb[3];
-  }
+  for (int i = 0; i < 3; ++i) pg.e[i] = edgeAt(pg.g.c[i], pg.px, pg.py);
+  pg.S = add(add(pg.e[0], pg.e[1]), pg.e[2]);
+  if (pg.S == 0.f) return;
+  for (int i = 0; i < 3; ++i) pg.b[i] = div(pg.e[i], pg.S);  // EXACT: the forward's barycentrics
+  const float invS = 1.f / pg.S;
   float db[3] = {0.f, 0.f, 0.f};
   if (wantC) {
     float u = 0.f, vv = 0.f;
-    if constexpr (Mip) {
-      for (int i = 0; i < 3; ++i) {
-        u += pg.b[i] * uvi[i][0];
-        vv += pg.b[i] * uvi[i][1];
-      }
-    } else {
-      u = fuv[0];  // the forward's own (u, v): the same tap
-      vv = fuv[1];
+    for (int i = 0; i < 3; ++i) {
+      u += pg.b[i] * uvi[i][0];
+      vv += pg.b[i] * uvi[i][1];
     }
     // upstream colour gradient before antialiasing: this pixel's share plus what its neighbours blended in
 #define FG_RASTER_GC(c, raw)                                                                             \
