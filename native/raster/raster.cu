@@ -1,12 +1,13 @@
-// CUDA twin of the rasteriser passes (the maths is in raster_math.hpp, shared with raster.cpp).
+// CUDA twin of the rasteriser passes (the maths is in raster_math.hpp, shared with raster.cpp; docs/raster.md,
+// "Launches", has the whole picture).
 //
-// Forward: 1 vertex kernel (transform + vertex normals), 1 per-triangle raster kernel (small triangles loop
-// over their few pixels; large ones are queued), 1 fixed-grid kernel for the queued large triangles (a block
-// per triangle), 1 fused resolve kernel (ids, barycentrics, depth, normals, SH grey, texture, depth image and
-// the antialiasing blend, which recomputes the few neighbour shadings it needs instead of storing them).
-// Backward: 1 per-pixel kernel (antialiasing + shading + texture atomics; the position chain goes to
-// per-(view, triangle) edge accumulators through warp-aggregated atomics), then per-vertex gathers (vertex
-// normals, positions): no per-vertex atomics. No allocation, no synchronisation.
+// Forward: a counters memset, 1 prologue launch (vertex transform, normals, UV table, per-(view, triangle) setup
+// that cuts each box into chunk work items, key clear), 1 raster launch (silhouette bits, queued big triangles,
+// chunk items balanced over the grid), 1 resolve over 32x8 tiles (shading, texture, mask blend, the record of
+// each pixel's antialiasing pairs, the silhouette list), 1 colour/grey blend over the silhouette list.
+// Backward: the silhouette edges over the list on a side stream, beside 1 per-pixel kernel (shading + texture
+// atomics; the position chain goes to per-(view, triangle) edge accumulators through warp-aggregated atomics),
+// then per-vertex gathers (vertex normals, positions): no per-vertex atomics. No allocation, no synchronisation.
 #include <cuda_runtime.h>
 #include "core/cuda_check.hpp"
 #include "raster/raster_impl.hpp"
@@ -206,22 +207,24 @@ __global__ void __launch_bounds__(kTileW * kTileH, Mip ? 2 : 4) kResolve(Kern k,
   base = __shfl_sync(0xffffffffu, base, 0);
   if (code) silList[base + __popc(m & ((1u << lane) - 1u))] = uint32_t((int64_t(blockIdx.z) * k.H + y) * k.W + x);
 }
-// The silhouette-list kernels: a fixed grid walks the list (its length is only known on the device); the loop
-// bounds are warp-uniform so that warp collectives see whole warps.
+// The silhouette-list kernels: a fixed grid walks the list (its length is only known on the device).
 constexpr int kListBlocks = 512, kListThreads = 128;
-__device__ __forceinline__ void listCoords(const Kern& k, uint32_t pix, int& v, int& x, int& y) { pixCoords(k, int64_t(pix), v, x, y); }
-// The colour/grey antialiasing blends of the listed pixels with blended pairs (after kResolve).
-template <bool Mip>
-__global__ void __launch_bounds__(kListThreads) kResolveBlend(Kern k, const uint32_t* silList, const int* silCount) {
+// Calls f(v, x, y, blended pairs) for each listed pixel with blended pairs (a thread per list entry).
+template <class F>
+__device__ __forceinline__ void forBlendedListed(const Kern& k, const uint32_t* silList, const int* silCount, F f) {
   const int n = *silCount;
   for (int j = int(blockIdx.x) * kListThreads + int(threadIdx.x); j < n; j += kListBlocks * kListThreads) {
     const uint32_t pix = silList[j];
     const int code = int(k.aaCode[pix]) & 15;
     if (!code) continue;
     int v, x, y;
-    listCoords(k, pix, v, x, y);
-    resolveBlendPixel(k, v, x, y, code);
+    pixCoords(k, int64_t(pix), v, x, y);
+    f(v, x, y, code);
   }
+}
+// The colour/grey antialiasing blends of the listed pixels with blended pairs (after kResolve).
+__global__ void __launch_bounds__(kListThreads) kResolveBlend(Kern k, const uint32_t* silList, const int* silCount) {
+  forBlendedListed(k, silList, silCount, [&](int v, int x, int y, int code) { resolveBlendPixel(k, v, x, y, code); });
 }
 // One level of the mip pyramid from the level above it.
 __global__ void kMipDown(const float* src, int sw, int sh, float* dst, int dw, int C, int64_t n) {
@@ -292,15 +295,7 @@ __global__ void __launch_bounds__(kTileW * kTileH, MinB) kBackward(Kern k) {
 // The silhouette edges' gradients (aaEdgePixel) of the listed pixels with blended pairs (a thread each: few
 // pixels, each with a short chain of loads).
 __global__ void __launch_bounds__(kListThreads) kAaEdges(Kern k, const uint32_t* silList, const int* silCount) {
-  const int n = *silCount;
-  for (int j = int(blockIdx.x) * kListThreads + int(threadIdx.x); j < n; j += kListBlocks * kListThreads) {
-    const uint32_t pix = silList[j];
-    const int code = int(k.aaCode[pix]) & 15;
-    if (!code) continue;
-    int v, x, y;
-    listCoords(k, pix, v, x, y);
-    aaEdgePixel(k, v, x, y, code);
-  }
+  forBlendedListed(k, silList, silCount, [&](int v, int x, int y, int code) { aaEdgePixel(k, v, x, y, code); });
 }
 __global__ void kNormals1(Kern k) {
   const int64_t gi = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -390,8 +385,7 @@ void forwardCuda(const Kern& k, const ForwardScratch& s, StreamHandle stream) {
   FG_CUDA_CHECK_LAUNCH();
   mark("fwd resolve+shade+texture+antialias", st);
   if (silList && ((k.oColor && k.tex) || (k.oGrey && k.sh))) {
-    if (k.mipL > 0) kResolveBlend<true><<<kListBlocks, kListThreads, 0, st>>>(k, silList, s.counter + 2);
-    else kResolveBlend<false><<<kListBlocks, kListThreads, 0, st>>>(k, silList, s.counter + 2);
+    kResolveBlend<<<kListBlocks, kListThreads, 0, st>>>(k, silList, s.counter + 2);
     FG_CUDA_CHECK_LAUNCH();
     mark("fwd antialiasing blends", st);
   }

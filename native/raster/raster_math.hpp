@@ -185,12 +185,12 @@ struct TriGeom {
   int orient;
   int vi[3];
 };
-FG_HDI TriGeom triGeom(const Kern& k, int v, int t) {
+// EXACT edge cross products, D and orientation of a triangle from its vertex indices and pixel-homogeneous vertices.
+FG_HDI TriGeom triGeomOf(const int* vi, const V3* P) {
   TriGeom g;
-  const float* hv = k.hv + int64_t(v) * k.P * 3;
   for (int i = 0; i < 3; ++i) {
-    g.vi[i] = k.tri[3 * t + i];
-    g.P[i] = loadP(hv, g.vi[i]);
+    g.vi[i] = vi[i];
+    g.P[i] = P[i];
   }
   for (int i = 0; i < 3; ++i) {
     int j = (i + 1) % 3, l = (i + 2) % 3;
@@ -200,21 +200,27 @@ FG_HDI TriGeom triGeom(const Kern& k, int v, int t) {
   g.orient = g.D > 0.f ? 1 : (g.D < 0.f ? -1 : 0);
   return g;
 }
+// (view v, triangle t) from the transformed vertices k.hv.
+FG_HDI TriGeom triGeom(const Kern& k, int v, int t) {
+  const float* hv = k.hv + int64_t(v) * k.P * 3;
+  int vi[3];
+  V3 P[3];
+  for (int i = 0; i < 3; ++i) {
+    vi[i] = k.tri[3 * t + i];
+    P[i] = loadP(hv, vi[i]);
+  }
+  return triGeomOf(vi, P);
+}
 // The same from the world positions (transforming the three vertices here: bit-identical to triGeom, for
 // passes that run before k.hv is written).
 FG_HDI TriGeom triGeomWorld(const Kern& k, int v, int t) {
-  TriGeom g;
+  int vi[3];
+  V3 P[3];
   for (int i = 0; i < 3; ++i) {
-    g.vi[i] = k.tri[3 * t + i];
-    g.P[i] = transformVertex(k, v, g.vi[i]);
+    vi[i] = k.tri[3 * t + i];
+    P[i] = transformVertex(k, v, vi[i]);
   }
-  for (int i = 0; i < 3; ++i) {
-    int j = (i + 1) % 3, l = (i + 2) % 3;
-    g.c[i] = canonCross(g.P[j], g.vi[j], g.P[l], g.vi[l]);
-  }
-  g.D = fma(g.P[0].x, g.c[0].x, fma(g.P[0].y, g.c[0].y, mul(g.P[0].z, g.c[0].z)));
-  g.orient = g.D > 0.f ? 1 : (g.D < 0.f ? -1 : 0);
-  return g;
+  return triGeomOf(vi, P);
 }
 // Cache of triGeom's EXACT values (the raster pass computes each (view, triangle) once; the per-pixel passes
 // load them instead of recomputing: bit-identical by construction).
