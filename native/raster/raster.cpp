@@ -97,8 +97,8 @@ size_t forwardBytes(const Sizes& s) {
 }
 size_t backwardBytes(const Sizes& s) {
   size_t b = 0;
-  b += Workspace::aligned(size_t(s.V * s.T * 9) * 8);  // dW accumulators (fixed point: 8 bytes)
-  b += Workspace::aligned(size_t(s.V * s.T * 9) * 8);  // dN accumulators
+  b += Workspace::aligned(size_t(s.V * s.T * kAccStride) * 8);  // dW accumulators (fixed point: 8 bytes)
+  b += Workspace::aligned(size_t(s.V * s.T * kAccStride) * 8);  // dN accumulators
   b += Workspace::aligned(size_t(s.P * 3) * 4);        // dm
   b += Workspace::aligned(size_t(s.texels * s.C) * 8); // dTex fixed point
   return b;
@@ -314,7 +314,7 @@ void RasterContext::backward(const RenderParams& p, const RenderState& st, const
   k.gMask = p.antialias ? g.dMask : nullptr;
   bool det = g.deterministic && dev_ == Device::CUDA;
   bool withNormals = g.dPositions && k.gGrey;
-  const size_t acc = size_t(p.numViews) * p.numTriangles * 9;
+  const size_t acc = size_t(p.numViews) * p.numTriangles * kAccStride;
   // a zeroed per-(view, triangle) accumulator: 64-bit fixed point in deterministic mode, else float
   auto zeroedAccumulator = [&](auto& a) {
     if (det) {
@@ -445,8 +445,8 @@ void backwardCpu(const Kern& k, bool withNormals, bool) {
     }
     if (g.key < 0) continue;
     for (int q = 0; q < 9; ++q) {
-      if (k.dW.on() && g.w[q] != 0.f) k.dW.add(g.key * 9 + q, g.w[q]);
-      if (k.dN.on() && g.nn[q] != 0.f) k.dN.add(g.key * 9 + q, g.nn[q]);
+      if (k.dW.on() && g.w[q] != 0.f) k.dW.add(g.key * kAccStride + q, g.w[q]);
+      if (k.dN.on() && g.nn[q] != 0.f) k.dN.add(g.key * kAccStride + q, g.nn[q]);
     }
   }
   // mip: push the gradients of levels 1.. down to the level-0 texture gradient (adjoint of the box filter)

@@ -241,6 +241,23 @@ __global__ void kMipReduce(Kern k, int64_t n) {
   else k.dTex.f[i] += a;
 }
 
+// Adds the 9 values of one (view, triangle) to its accumulator row b: three float4 atomics on a float sink with
+// sm_90 (the row is 48-byte aligned; a block of zeros is skipped), else one atomic per nonzero value.
+__device__ __forceinline__ void accAdd(const Sink& s, int64_t b, const float* w) {
+  if (!s.on()) return;
+#if __CUDA_ARCH__ >= 900
+  if (s.f) {
+    float4* p = reinterpret_cast<float4*>(s.f + b);
+    if (w[0] != 0.f || w[1] != 0.f || w[2] != 0.f || w[3] != 0.f) atomicAdd(p, make_float4(w[0], w[1], w[2], w[3]));
+    if (w[4] != 0.f || w[5] != 0.f || w[6] != 0.f || w[7] != 0.f) atomicAdd(p + 1, make_float4(w[4], w[5], w[6], w[7]));
+    if (w[8] != 0.f) atomicAdd(p + 2, make_float4(w[8], 0.f, 0.f, 0.f));
+    return;
+  }
+#endif
+#pragma unroll
+  for (int q = 0; q < 9; ++q)
+    if (w[q] != 0.f) s.add(b + q, w[q]);
+}
 // Adds one warp's per-pixel PixGrads to the per-(view, triangle) accumulators: a segmented reduction over runs
 // of lanes with the same key (neighbouring pixels of a row mostly share a triangle), then one set of atomics per
 // run. Runs are contiguous lane ranges, so a key that occurs in two separate runs is just added twice. The
@@ -271,15 +288,9 @@ __device__ __forceinline__ void warpAccumulate(const Kern& k, PixGrad& g, bool w
     }
   }
   if (!head || g.key < 0) return;
-  const int64_t b = g.key * 9;
-  if (k.dW.on())
-#pragma unroll
-    for (int q = 0; q < 9; ++q)
-      if (g.w[q] != 0.f) k.dW.add(b + q, g.w[q]);
-  if (withN)
-#pragma unroll
-    for (int q = 0; q < 9; ++q)
-      if (g.nn[q] != 0.f) k.dN.add(b + q, g.nn[q]);
+  const int64_t b = g.key * kAccStride;
+  accAdd(k.dW, b, g.w);
+  if (withN) accAdd(k.dN, b, g.nn);
 }
 
 // WithN: vertex-normal accumulators (grey shading) in use; without them the nn half of PixGrad is dead code.

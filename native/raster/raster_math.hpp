@@ -18,6 +18,9 @@ namespace fg {
 namespace raster {
 
 constexpr unsigned long long kNoKey = ~0ull;
+// Per-(view, triangle) accumulators (dW, dN) hold 9 values padded to 12: 48-byte float rows take three aligned
+// float4 atomics on CUDA sm_90.
+constexpr int kAccStride = 12;
 constexpr uint32_t kNoTri = 0xffffffffu;
 
 struct V3 {
@@ -120,7 +123,7 @@ struct Kern {
   const float* gColor;
   const float* gGrey;
   const float* gMask;
-  // Per-(view, triangle) accumulators [V,T,9] (no per-vertex atomics):
+  // Per-(view, triangle) accumulators [V,T,kAccStride] (9 used; no per-vertex atomics):
   //   dW: edge-function gradients W_m = sum over pixels of dL/de_m * (px, py, 1) for the 3 edges m, times
   //       wScale() (which brings fixed-point values to the magnitude of position gradients);
   //   dN: dL/d(vertex normal) of the triangle's 3 corners (world frame), summed over its pixels.
@@ -885,7 +888,7 @@ FG_HDI void aaEdgeAdd(const Kern& k, int v, const Pair& pr, float dLda) {
   float inv2 = 1.f / (den * den);
   float gf = dLdt * (-pr.eo) * inv2 * float(pr.orient), go = dLdt * pr.ef * inv2 * float(pr.orient);
   const float s = wScaleTri(k, v, pr.tri);
-  int64_t b = (int64_t(v) * k.T + pr.tri) * 9 + 3 * pr.edge;
+  int64_t b = (int64_t(v) * k.T + pr.tri) * kAccStride + 3 * pr.edge;
   k.dW.add(b, (gf * pr.fpx + go * pr.opx) * s);
   k.dW.add(b + 1, (gf * pr.fpy + go * pr.opy) * s);
   k.dW.add(b + 2, (gf + go) * s);
@@ -1033,6 +1036,9 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
   for (int i = 0; i < 3; ++i) pg.b[i] = div(pg.e[i], pg.S);  // EXACT: the forward's barycentrics
   const float invS = 1.f / pg.S;
   float db[3] = {0.f, 0.f, 0.f};
+  // the texels' differences (d colour / d texel coordinates) only matter for position gradients: a texture-only
+  // backward (the texture phase) skips their loads
+  const bool posGrad = k.dW.on();
   if (wantC) {
     float u = 0.f, vv = 0.f;
     for (int i = 0; i < 3; ++i) {
@@ -1076,7 +1082,7 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
 #pragma unroll
           for (int c = 0; c < 4; ++c) {
             gj[c] = lw[j] * g4[c];
-            if (c < k.C && gj[c] != 0.f) mipChannelGrad(k, m, j, c, gj[c], dtx[j], dty[j]);
+            if (c < k.C && gj[c] != 0.f && posGrad) mipChannelGrad(k, m, j, c, gj[c], dtx[j], dty[j]);
           }
           float* f = m.lvl[j] == 0 ? k.dTex.f : k.dMip.f + off[j];
           texRowAtomics(f, k.C, m.tap[j].idx[0], m.tap[j].idx[1], m.tap[j].w[0], m.tap[j].w[1], gj);
@@ -1092,7 +1098,7 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
           for (int j = 0; j < 2; ++j) {
             if (j >= nl) break;
             const float gj = lw[j] * gc;
-            mipChannelGrad(k, m, j, c, gj, dtx[j], dty[j]);
+            if (posGrad) mipChannelGrad(k, m, j, c, gj, dtx[j], dty[j]);
             const Sink sk = m.lvl[j] == 0 ? k.dTex : k.dMip;
             if (sk.on())
               for (int q = 0; q < 4; ++q) sk.add(off[j] + m.tap[j].idx[q] * k.C + c, m.tap[j].w[q] * gj);
@@ -1111,7 +1117,7 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
           if (c < k.C) {
             FG_RASTER_GC(c, g4[c])
             g4[c] = gc;
-            if (gc != 0.f) texChannelGrad(k, tp, c, gc, dtx, dty);
+            if (gc != 0.f && posGrad) texChannelGrad(k, tp, c, gc, dtx, dty);
           }
         }
         texRowAtomics(k.dTex.f, k.C, tp.idx[0], tp.idx[1], tp.w[0], tp.w[1], g4);
@@ -1122,7 +1128,7 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
         for (int c = 0; c < k.C; ++c) {
           FG_RASTER_GC(c, k.gColor[pix * k.C + c])
           if (gc == 0.f) continue;
-          texChannelGrad(k, tp, c, gc, dtx, dty);
+          if (posGrad) texChannelGrad(k, tp, c, gc, dtx, dty);
           if (k.dTex.on())
             for (int j = 0; j < 4; ++j) k.dTex.add(tp.idx[j] * k.C + c, tp.w[j] * gc);
         }
@@ -1206,7 +1212,7 @@ FG_HDI int vertexDegree(const Kern& k, int p) { return k.vfOff[p + 1] - k.vfOff[
 FG_HDI V3 normalGradTerm(const Kern& k, int p, int q) {
   const int deg = vertexDegree(k, p);
   const int v = q / deg, j = k.vfOff[p] + (q - v * deg);
-  int64_t b = (int64_t(v) * k.T + k.vfList[j] / 3) * 9 + 3 * (k.vfList[j] % 3);
+  int64_t b = (int64_t(v) * k.T + k.vfList[j] / 3) * kAccStride + 3 * (k.vfList[j] % 3);
   return mk(k.dN.read(b), k.dN.read(b + 1), k.dN.read(b + 2));
 }
 // Pass 1 finish: dL/dm_v (m_v = the unnormalised normal sum) from dL/dn_v.
@@ -1241,7 +1247,7 @@ FG_HDI V3 positionGradTerm(const Kern& k, int p, int q) {
       int c1 = c == 2 ? 0 : c + 1, c2 = c == 0 ? 2 : c - 1;
       V3 P1 = loadP(hv, k.tri[3 * t + c1]), P2 = loadP(hv, k.tri[3 * t + c2]);
       float inv = 1.f / wScale(k, v, Pc, P1, P2);
-      int64_t b = (int64_t(v) * k.T + t) * 9;
+      int64_t b = (int64_t(v) * k.T + t) * kAccStride;
       V3 W1 = mk(k.dW.read(b + 3 * c1), k.dW.read(b + 3 * c1 + 1), k.dW.read(b + 3 * c1 + 2));
       V3 W2 = mk(k.dW.read(b + 3 * c2), k.dW.read(b + 3 * c2 + 1), k.dW.read(b + 3 * c2 + 2));
       return hvToWorld(k, v, inv * (cross(P1, W2) + cross(W1, P2)));
