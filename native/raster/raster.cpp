@@ -402,12 +402,12 @@ void forwardCpu(const Kern& k) {
     for (int t = 0; t < k.T; ++t) {
       const Box& b = k.bbox[int64_t(v) * k.T + t];
       if (b.x0 > b.x1 || b.y1 < y0 || b.y0 > y1) continue;
-      TriGeom g = triGeom(k, v, t);
+      const TriRaster g = triRaster(triGeom(k, v, t));
       int ya = std::max(b.y0, y0), yb = std::min(b.y1, y1);
       for (int y = ya; y <= yb; ++y)
         for (int x = b.x0; x <= b.x1; ++x) {
-          float e[3], z;
-          if (!covers(g, float(x) + 0.5f, float(y) + 0.5f, k.nearZ, k.farZ, e, z)) continue;
+          float z;
+          if (!coversR(g, float(x) + 0.5f, float(y) + 0.5f, k.nearZ, k.farZ, z)) continue;
           unsigned long long key = depthKey(z, t);
           unsigned long long& dst = keys[int64_t(y) * k.W + x];
           if (key < dst) dst = key;

@@ -159,13 +159,13 @@ __global__ void __launch_bounds__(kThreads) kRasterChunks(Kern k, const int* que
       sb[0] = b.x0; sb[1] = b.y0; sb[2] = b.x1; sb[3] = b.y1;
     }
     __syncthreads();
-    const TriGeom g = sg;
+    const TriRaster g = triRaster(sg);
     const int x0 = sb[0], y0 = sb[1], bw = sb[2] - sb[0] + 1, bh = sb[3] - sb[1] + 1;
     unsigned long long* keys = k.keys + int64_t(v) * k.H * k.W;
     for (int j = threadIdx.x; j < bw * bh; j += blockDim.x) {
       const int x = x0 + j % bw, y = y0 + j / bw;
-      float e[3], z;
-      if (covers(g, float(x) + 0.5f, float(y) + 0.5f, k.nearZ, k.farZ, e, z)) depthTest(keys + int64_t(y) * k.W + x, depthKey(z, t));
+      float z;
+      if (coversR(g, float(x) + 0.5f, float(y) + 0.5f, k.nearZ, k.farZ, z)) depthTest(keys + int64_t(y) * k.W + x, depthKey(z, t));
     }
     __syncthreads();
   }
@@ -175,15 +175,15 @@ __global__ void __launch_bounds__(kThreads) kRasterChunks(Kern k, const int* que
     if (it.x < 0) continue;
     const int v = it.x / k.T, t = it.x - v * k.T;
     const int4 b = __ldg(reinterpret_cast<const int4*>(k.bbox) + it.x);
-    const TriEdges g = triEdgesC(k, v, t);
+    const TriRaster g = triRaster(triEdgesC(k, v, t));
     const int bw = b.z - b.x + 1, area = bw * (b.w - b.y + 1);
     const int p0 = it.y * chunk, p1 = p0 + chunk < area ? p0 + chunk : area;
     int yy = p0 / bw, xx = p0 - yy * bw;
     unsigned long long* keys = k.keys + int64_t(v) * k.H * k.W;
     for (int p = p0; p < p1; ++p) {
       const int x = b.x + xx, y = b.y + yy;
-      float e[3], z;
-      if (covers(g, float(x) + 0.5f, float(y) + 0.5f, k.nearZ, k.farZ, e, z)) depthTest(keys + int64_t(y) * k.W + x, depthKey(z, t));
+      float z;
+      if (coversR(g, float(x) + 0.5f, float(y) + 0.5f, k.nearZ, k.farZ, z)) depthTest(keys + int64_t(y) * k.W + x, depthKey(z, t));
       if (++xx == bw) {
         xx = 0;
         ++yy;

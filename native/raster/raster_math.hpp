@@ -280,17 +280,36 @@ FG_HDI bool ownsTie(V3 c, int orient) {
   float x = orient > 0 ? c.x : -c.x, y = orient > 0 ? c.y : -c.y, z = orient > 0 ? c.z : -c.z;
   return x > 0.f || (x == 0.f && (y > 0.f || (y == 0.f && z > 0.f)));
 }
-// Pixel centre (px, py) inside g and within [nearZ, farZ]: returns the camera depth in z and edge values in e.
+// A triangle's edge functions oriented so that inside is positive, with each edge's tie ownership: the per-pixel
+// coverage test (coversR) then needs no orientation or tie logic. EXACT and equivalent to testing the unoriented
+// edges: for a negative orientation the oriented edge values are exactly -e_i (round-to-nearest is symmetric),
+// S and D both change sign, and z = D / S is the same bits.
+struct TriRaster {
+  V3 c[3];
+  float D;
+  unsigned tie;  // bit i: a centre exactly on edge i belongs to this triangle (ownsTie)
+  int ok;        // not degenerate
+};
 template <class G>  // TriGeom or TriEdges
-FG_HDI bool covers(const G& g, float px, float py, float nearZ, float farZ, float* e, float& z) {
-  if (!g.orient) return false;
+FG_HDI TriRaster triRaster(const G& g) {
+  TriRaster r;
+  r.ok = g.orient != 0;
+  r.tie = 0;
   for (int i = 0; i < 3; ++i) {
-    e[i] = edgeAt(g.c[i], px, py);
-    float o = g.orient > 0 ? e[i] : -e[i];
-    if (!(o > 0.f) && !(o == 0.f && ownsTie(g.c[i], g.orient))) return false;
+    r.c[i] = g.orient > 0 ? g.c[i] : V3{-g.c[i].x, -g.c[i].y, -g.c[i].z};
+    if (ownsTie(g.c[i], g.orient)) r.tie |= 1u << i;
   }
-  float S = add(add(e[0], e[1]), e[2]);
-  z = div(g.D, S);
+  r.D = g.orient > 0 ? g.D : -g.D;
+  return r;
+}
+// Pixel centre (px, py) inside the triangle and within [nearZ, farZ]: returns the camera depth in z. All three
+// edges are evaluated (no early exit: the lanes of a warp stay together).
+FG_HDI bool coversR(const TriRaster& r, float px, float py, float nearZ, float farZ, float& z) {
+  const float e0 = edgeAt(r.c[0], px, py), e1 = edgeAt(r.c[1], px, py), e2 = edgeAt(r.c[2], px, py);
+  const bool in = r.ok && (e0 > 0.f || (e0 == 0.f && (r.tie & 1u))) && (e1 > 0.f || (e1 == 0.f && (r.tie & 2u))) &&
+                  (e2 > 0.f || (e2 == 0.f && (r.tie & 4u)));
+  if (!in) return false;
+  z = div(r.D, add(add(e0, e1), e2));
   return z >= nearZ && z <= farZ;
 }
 // Depth key: z > 0 here, so its float bits order like z; ties go to the lower triangle id.
