@@ -145,6 +145,9 @@ void checkParams(const RenderParams& p, const RasterContext& ctx, bool wantColor
     FG_CHECK_ARG(p.texWidth >= 1 && p.texHeight >= 1 && p.channels >= 1 && p.channels <= 64,
                  "texture: expected width, height >= 1 and 1..64 channels, got " + std::to_string(p.texWidth) + "x" +
                      std::to_string(p.texHeight) + "x" + std::to_string(p.channels));
+    FG_CHECK_ARG(int64_t(p.texWidth) * p.texHeight * p.channels < (int64_t(1) << 31),
+                 "texture: width x height x channels must stay below 2^31 values, got " + std::to_string(p.texWidth) + "x" +
+                     std::to_string(p.texHeight) + "x" + std::to_string(p.channels));
     if (p.mip) {
       FG_CHECK_ARG(p.mipLevels >= 0 && p.mipLevels <= 32, "mipLevels: expected 0 (all levels) to 32, got " + std::to_string(p.mipLevels));
       FG_CHECK_ARG(std::isfinite(p.lodBias) && std::fabs(p.lodBias) <= 64.f,

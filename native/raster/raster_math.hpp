@@ -382,7 +382,7 @@ FG_HDI V3 rotateT(const float* E, V3 n) {
 
 // Bilinear footprint of a texture lookup.
 struct Tap {
-  int64_t idx[4];  // texel indices (row-major texel number)
+  int idx[4];  // texel indices (row-major texel number; texels x channels < 2^31 is checked)
   float w[4];
   float fx, fy;
   float dtdu, dtdv;  // d(texel x)/du, d(texel y)/dv
@@ -408,10 +408,10 @@ FG_HDI Tap texTapDims(const Kern& k, float u, float v, int tw, int th) {
   int x0 = int(x0f), y0 = int(y0f);
   int xa = wrapIndex(x0, tw, k.wrap), xb = wrapIndex(x0 + 1, tw, k.wrap);
   int ya = wrapIndex(y0, th, k.wrap), yb = wrapIndex(y0 + 1, th, k.wrap);
-  t.idx[0] = int64_t(ya) * tw + xa;
-  t.idx[1] = int64_t(ya) * tw + xb;
-  t.idx[2] = int64_t(yb) * tw + xa;
-  t.idx[3] = int64_t(yb) * tw + xb;
+  t.idx[0] = ya * tw + xa;
+  t.idx[1] = ya * tw + xb;
+  t.idx[2] = yb * tw + xa;
+  t.idx[3] = yb * tw + xb;
   t.w[0] = (1.f - t.fx) * (1.f - t.fy);
   t.w[1] = t.fx * (1.f - t.fy);
   t.w[2] = (1.f - t.fx) * t.fy;
@@ -941,7 +941,7 @@ FG_HDI void mipChannelGrad(const Kern& k, const MipFoot& m, int j, int c, float 
 // sm_90 vector atomics for the texture gradient of one bilinear row (texels ia, ib; weights wa, wb) with 3 or 4
 // channels (k.texVec: float sink, 16-byte aligned). 3 channels: the 6 floats of two adjacent texels go out as
 // 2 to 4 aligned float4/float2/float reductions instead of 6 scalar ones.
-__device__ __forceinline__ void texRowAtomics(float* f, int C, int64_t ia, int64_t ib, float wa, float wb, const float* g) {
+__device__ __forceinline__ void texRowAtomics(float* f, int C, int ia, int ib, float wa, float wb, const float* g) {
   if (C == 4) {
     atomicAdd(reinterpret_cast<float4*>(f + ia * 4), make_float4(wa * g[0], wa * g[1], wa * g[2], wa * g[3]));
     atomicAdd(reinterpret_cast<float4*>(f + ib * 4), make_float4(wb * g[0], wb * g[1], wb * g[2], wb * g[3]));
@@ -955,9 +955,9 @@ __device__ __forceinline__ void texRowAtomics(float* f, int C, int64_t ia, int64
     atomicAdd(pb, b0); atomicAdd(pb + 1, b1); atomicAdd(pb + 2, b2);
     return;
   }
-  const int64_t o = ia * 3;
+  const int o = ia * 3;
   float* p = f + o;
-  switch (int(o & 3)) {
+  switch (o & 3) {
     case 0:
       atomicAdd(reinterpret_cast<float4*>(p), make_float4(a0, a1, a2, b0));
       atomicAdd(reinterpret_cast<float2*>(p + 4), make_float2(b1, b2));
