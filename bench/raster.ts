@@ -86,18 +86,18 @@ async function main() {
     const extrinsics = new Float32Array(4 * 12);
     cams.forEach((c, v) => extrinsics.set(c.extrinsics, 12 * v));
     const near = cams[0].depthRange![0] * 0.1, far = cams[0].depthRange![1] * 10;
-    console.log('\nsweep, 4 views 512x512 (ours): chunk x bigArea | fwd (us) | fwd+bwd (us) | graph (us) | setup (us) | raster (us)');
+    console.log('\nsweep, 4 views 512x512 (ours): chunk x bigArea | fwd (us) | fwd+bwd (us) | graph (us) | resolve (us) | raster (us)');
     const runs: [number | undefined, number | undefined, string][] = sweep.map(([c, b]) => [c, b, 'both']);
     if (gradSweep) runs.push([undefined, undefined, 'texture'], [undefined, undefined, 'positions']);
-    for (const [chunk, bigArea, gradients] of runs) for (const bwdMinBlocks of [3, 4]) {
+    for (const [chunk, bigArea, gradients] of runs) for (const [bwdMinBlocks, pdl] of [[3, 1], [3, 0]]) {
       const r = n.rasterBenchmark({
         positions: mesh.positions, tri: new Int32Array(mesh.tri.buffer), uvs: mesh.uvs, uvTri: new Int32Array(mesh.uvTri.buffer),
         intrinsics, extrinsics, width: 512, height: 512, near, far, texture: tex, texWidth: 1024, texHeight: 1024, channels: 3,
-        antialias: true, device: 'cuda', iterations: iters, warmup: 50, chunk, bigArea, gradients, bwdMinBlocks,
+        antialias: true, device: 'cuda', iterations: iters, warmup: 50, chunk, bigArea, gradients, bwdMinBlocks, pdl,
       });
       const st = (k: string) => (r.stages ?? []).find((s) => s.stage.includes(k))?.us.toFixed(1) ?? 'n/a';
       const plain = st('bwd pixels'), sil = st('silhouette edges');
-      console.log(`  ${`${chunk ?? 'default'}x${bigArea ?? 'default'} grads=${gradients} bwdMinBlocks=${bwdMinBlocks}`.padStart(44)} | ${r.forwardUs.toFixed(1)} | ${r.forwardBackwardUs.toFixed(1)} | ${r.forwardBackwardGraphUs?.toFixed(1)} | ${st('setup')} | ${st('+ raster')} | bwd plain ${plain} | bwd silhouette ${sil}`);
+      console.log(`  ${`${chunk ?? 'default'}x${bigArea ?? 'default'} grads=${gradients} bwdMinBlocks=${bwdMinBlocks} pdl=${pdl}`.padStart(52)} | ${r.forwardUs.toFixed(1)} | ${r.forwardBackwardUs.toFixed(1)} | ${r.forwardBackwardGraphUs?.toFixed(1)} | ${st('resolve')} | ${st('+ raster')} | bwd plain ${plain} | bwd silhouette ${sil}`);
     }
   }
   for (const [name, stages] of breakdowns) {

@@ -9,6 +9,7 @@
 // atomics; the position chain goes to per-(view, triangle) edge accumulators through warp-aggregated atomics),
 // then per-vertex gathers (vertex normals, positions): no per-vertex atomics. No allocation, no synchronisation.
 #include <cuda_runtime.h>
+#include <utility>
 #include "core/cuda_check.hpp"
 #include "raster/raster_impl.hpp"
 
@@ -22,6 +23,45 @@ constexpr int kTileW = 32, kTileH = 8;  // per-pixel passes: a block is a 32x8 t
 constexpr int kLanesPerVertex = 8;      // gathers: lanes per vertex
 
 inline unsigned blocksFor(int64_t n) { return unsigned((n + kThreads - 1) / kThreads); }
+
+// Programmatic dependent launch (sm_90; RasterTuning::pdl): a kernel that lets its successor launch early calls
+// pdlTrigger() first; the successor, launched with launchPdl, calls pdlWait() before it reads anything its
+// predecessor wrote (griddepcontrol.wait returns once the predecessor has completed and its writes are visible).
+// The successor's blocks then fill the SMs that the predecessor's last blocks free, instead of waiting for the
+// grid boundary. Elsewhere both are no-ops and launchPdl is a plain launch.
+__device__ __forceinline__ void pdlTrigger() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;");
+#endif
+}
+__device__ __forceinline__ void pdlWait() {
+#if __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+bool pdlSupported() {
+  static const bool ok = [] {
+    int dev = 0, major = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess) return false;
+    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) return false;
+    return major >= 9;
+  }();
+  return ok;
+}
+template <typename... KArgs, typename... Args>
+void launchPdl(bool pdl, void (*kernel)(KArgs...), dim3 grid, dim3 block, cudaStream_t st, Args&&... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = 0;
+  cfg.stream = st;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl && pdlSupported() ? 1 : 0;
+  FG_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
+}
 inline cudaStream_t cs(StreamHandle s) { return static_cast<cudaStream_t>(s); }
 inline dim3 tileGrid(const Kern& k) { return dim3(unsigned((k.W + kTileW - 1) / kTileW), unsigned((k.H + kTileH - 1) / kTileH), unsigned(k.V)); }
 
@@ -114,6 +154,7 @@ struct PrologueRanges {
 __global__ void __launch_bounds__(kThreads) kPrologue(Kern k, int64_t pix, PrologueRanges r, SetupArgs a) {
   __shared__ int sStart[kThreads];
   __shared__ int sItem[kThreads];
+  pdlTrigger();
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   const int64_t VP = int64_t(k.V) * k.P;
   if (i < r.n0) {
@@ -143,6 +184,8 @@ __global__ void __launch_bounds__(kThreads) kPrologue(Kern k, int64_t pix, Prolo
 __global__ void __launch_bounds__(kThreads) kRasterChunks(Kern k, const int* queue, const int2_t* chunks, int64_t cap, const int* counter, int chunk) {
   __shared__ TriGeom sg;
   __shared__ int sb[4];
+  pdlTrigger();
+  pdlWait();
   const int64_t nBits = int64_t(k.V) * k.silWords * 32;  // a multiple of 32: whole warps take each iteration
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < nBits; i += int64_t(gridDim.x) * blockDim.x) {
     const int v = int(i / (int64_t(k.silWords) * 32)), t = int(i - int64_t(v) * k.silWords * 32);
@@ -195,6 +238,8 @@ __global__ void __launch_bounds__(kThreads) kRasterChunks(Kern k, const int* que
 // (Mip: two trilinear taps per pixel; 2 blocks per SM leaves it the registers it needs without spilling.)
 template <bool Mip>
 __global__ void __launch_bounds__(kTileW * kTileH, Mip ? 2 : 4) kResolve(Kern k, uint32_t* silList, int* silCount) {
+  pdlTrigger();
+  pdlWait();
   const int x = int(blockIdx.x) * kTileW + int(threadIdx.x), y = int(blockIdx.y) * kTileH + int(threadIdx.y);
   const int code = x < k.W && y < k.H ? resolvePixel<Mip>(k, int(blockIdx.z), x, y) : 0;
   if (!silList) return;
@@ -224,6 +269,7 @@ __device__ __forceinline__ void forBlendedListed(const Kern& k, const uint32_t* 
 }
 // The colour/grey antialiasing blends of the listed pixels with blended pairs (after kResolve).
 __global__ void __launch_bounds__(kListThreads) kResolveBlend(Kern k, const uint32_t* silList, const int* silCount) {
+  pdlWait();
   forBlendedListed(k, silList, silCount, [&](int v, int x, int y, int code) { resolveBlendPixel(k, v, x, y, code); });
 }
 // One level of the mip pyramid from the level above it.
@@ -387,16 +433,18 @@ void forwardCuda(const Kern& k, const ForwardScratch& s, StreamHandle stream) {
   kPrologue<<<blocksFor(r.n3 + pix / 2 + 1), kThreads, 0, st>>>(k, pix, r, a);
   FG_CUDA_CHECK_LAUNCH();
   mark("fwd clear keys + vertices + normals + triangle setup", st);
-  kRasterChunks<<<kBigBlocks, kThreads, 0, st>>>(k, s.queue, s.chunks, s.chunkCapacity, s.counter, gTuning.chunk);
+  const bool pdl = gTuning.pdl != 0;
+  launchPdl(pdl, kRasterChunks, dim3(kBigBlocks), dim3(kThreads), st, k, (const int*)s.queue, (const int2_t*)s.chunks, s.chunkCapacity,
+            (const int*)s.counter, gTuning.chunk);
   FG_CUDA_CHECK_LAUNCH();
   mark("fwd silhouette bits + raster", st);
   uint32_t* silList = k.antialias && k.aaCode ? k.silList : nullptr;
-  if (k.mipL > 0) kResolve<true><<<tileGrid(k), dim3(kTileW, kTileH), 0, st>>>(k, silList, s.counter + 2);
-  else kResolve<false><<<tileGrid(k), dim3(kTileW, kTileH), 0, st>>>(k, silList, s.counter + 2);
+  if (k.mipL > 0) launchPdl(pdl, kResolve<true>, tileGrid(k), dim3(kTileW, kTileH), st, k, silList, s.counter + 2);
+  else launchPdl(pdl, kResolve<false>, tileGrid(k), dim3(kTileW, kTileH), st, k, silList, s.counter + 2);
   FG_CUDA_CHECK_LAUNCH();
   mark("fwd resolve+shade+texture+antialias", st);
   if (silList && ((k.oColor && k.tex) || (k.oGrey && k.sh))) {
-    kResolveBlend<<<kListBlocks, kListThreads, 0, st>>>(k, silList, s.counter + 2);
+    launchPdl(pdl, kResolveBlend, dim3(kListBlocks), dim3(kListThreads), st, k, (const uint32_t*)silList, (const int*)(s.counter + 2));
     FG_CUDA_CHECK_LAUNCH();
     mark("fwd antialiasing blends", st);
   }
