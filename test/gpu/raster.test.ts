@@ -63,11 +63,32 @@ test('CUDA == CPU: triangle ids (bit-identical), barycentrics, depth and shading
   compareForward(mesh, close, { texture: randomTexture(64, 64, 4, 6), near, wrap: 'repeat' }, 'near-plane close-up');
 });
 
-test('CUDA == CPU on the hand-made scenes (near-plane crossing, large triangles that take the queued path)', () => {
+test('CUDA == CPU on the hand-made scenes (near-plane crossing, large triangles that take the queued path, a chunk-list overflow)', () => {
   const cam = identityCamera(300, 260, 200, 149.3, 131.1);
   const crossing: RasterMesh = { positions: Float32Array.from([-1.2, -0.6, 2.2, 1.3, -0.4, 2.9, 0.1, 0.8, -1.5, -3, -3, 5, 3, -3, 5, 0, 3, 5]), tri: Uint32Array.from([0, 1, 2, 3, 4, 5]) };
   compareForward(crossing, [cam], { near: 0.1 }, 'crossing');
   compareForward(bumpGrid(9), [identityCamera(64, 64, 40)], { texture: randomTexture(8, 8, 4) }, 'grid');
+  // the chunked raster's fallbacks: 32 tiny triangles (one chunk each) fill the first warp's items, then 60
+  // stacked ~30x30-pixel triangles ask for ~57 chunks each, far more than the list holds at 64x64 (4 items per
+  // (view, triangle) + pixels/16), so their warps go to the block-per-triangle queue; some share a depth (ties go
+  // to the lower id)
+  const pos: number[] = [], tri: number[] = [];
+  const addTri = (ax: number, ay: number, bx: number, by: number, cx: number, cy: number, z: number) => {
+    const i = pos.length / 3;
+    pos.push(ax * z, ay * z, z, bx * z, by * z, z, cx * z, cy * z, z);
+    tri.push(i, i + 1, i + 2);
+  };
+  for (let i = 0; i < 32; i++) {
+    const x = -0.7 + 0.045 * i, y = -0.75;
+    addTri(x, y, x + 0.04, y, x, y + 0.04, 2);
+  }
+  const r = hashRand(60 * 3, 17);
+  for (let i = 0; i < 60; i++) {
+    const x = -0.6 + 0.7 * r[3 * i], y = -0.5 + 0.7 * r[3 * i + 1], z = 2 + Math.floor(4 * r[3 * i + 2]) * 0.25;
+    addTri(x, y, x + 0.75, y + 0.05, x + 0.1, y + 0.75, z);
+  }
+  const stacked: RasterMesh = { positions: Float32Array.from(pos), tri: Uint32Array.from(tri) };
+  compareForward(stacked, [identityCamera(64, 64, 40)], {}, 'stacked (chunk-list overflow)');
 });
 
 test('CUDA gradients match the CPU twin and finite differences', () => {
