@@ -9,6 +9,7 @@
 // atomics; the position chain goes to per-(view, triangle) edge accumulators through warp-aggregated atomics),
 // then per-vertex gathers (vertex normals, positions): no per-vertex atomics. No allocation, no synchronisation.
 #include <cuda_runtime.h>
+#include <atomic>
 #include <utility>
 #include "core/cuda_check.hpp"
 #include "raster/raster_impl.hpp"
@@ -39,13 +40,19 @@ __device__ __forceinline__ void pdlWait() {
   asm volatile("griddepcontrol.wait;" ::: "memory");
 #endif
 }
+// Whether the current device takes programmatic dependent launches (compute capability 9.0 or newer; cached per
+// device ordinal: 0 unknown, 1 yes, 2 no).
 bool pdlSupported() {
-  static const bool ok = [] {
-    int dev = 0, major = 0;
-    if (cudaGetDevice(&dev) != cudaSuccess) return false;
-    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) return false;
-    return major >= 9;
-  }();
+  static std::atomic<int> cache[64];
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess) return false;
+  if (dev >= 0 && dev < 64) {
+    const int c = cache[dev].load(std::memory_order_relaxed);
+    if (c) return c == 1;
+  }
+  int major = 0;
+  const bool ok = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess && major >= 9;
+  if (dev >= 0 && dev < 64) cache[dev].store(ok ? 1 : 2, std::memory_order_relaxed);
   return ok;
 }
 template <typename... KArgs, typename... Args>
