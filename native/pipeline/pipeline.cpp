@@ -135,6 +135,8 @@ class Runner {
   // The CFG text batch of iteration i: for each of the n views, the unconditional embedding and the embedding of
   // that view's prompt variant (front/side/back), in the denoiser's CFG order, in text_. Returns text_.data().
   float* cfgText(const std::vector<int>& variants, int64_t i, int n, StreamHandle s);
+  // A phase's timestep schedule completed with its iteration count and the scheduler's timestep count.
+  sds::TimestepSchedule phaseSchedule(const sds::TimestepSchedule& schedule, int64_t iterations) const;
   // Iteration i of a phase with `iterations` steps: its timestep (Philox, by iteration) and SDS coefficients.
   sds::SdsCoefficients stepCoefficients(const sds::TimestepSchedule& schedule, int64_t iterations, int64_t i, int& timestep) const;
 
@@ -320,22 +322,14 @@ void Runner::setup() {
     divisible(t.renderSize, "texture.rgb.renderSize");
     divisible(t.textureSize, "texture.rgb.textureSize");
   }
-  if (g.enabled && g.iterations > 0) {
-    sds::TimestepSchedule ts = g.timesteps;
-    ts.totalIterations = g.iterations;
-    ts.numTrainTimesteps = in_.diffusion.scheduler.numTrainTimesteps;
-    sds::validate(ts);
-    sds::validate(g.optim.config);
-    sds::validate(g.optim.lr);
-  }
-  if (t.enabled && t.iterations > 0) {
-    sds::TimestepSchedule ts = t.timesteps;
-    ts.totalIterations = t.iterations;
-    ts.numTrainTimesteps = in_.diffusion.scheduler.numTrainTimesteps;
-    sds::validate(ts);
-    sds::validate(t.optim.config);
-    sds::validate(t.optim.lr);
-  }
+  auto validatePhase = [&](bool enabled, int64_t iterations, const sds::TimestepSchedule& schedule, const OptimSettings& optim) {
+    if (!enabled || iterations <= 0) return;
+    sds::validate(phaseSchedule(schedule, iterations));
+    sds::validate(optim.config);
+    sds::validate(optim.lr);
+  };
+  validatePhase(g.enabled, g.iterations, g.timesteps, g.optim);
+  validatePhase(t.enabled, t.iterations, t.timesteps, t.optim);
 }
 
 void Runner::allocate() {
@@ -708,13 +702,17 @@ void Runner::sendProgress(const char* phase, int64_t i, int64_t total, int t, co
 
 // ------------------------------------------------------------------------------------------------ geometry
 
-sds::SdsCoefficients Runner::stepCoefficients(const sds::TimestepSchedule& schedule, int64_t iterations, int64_t i, int& timestep) const {
-  const int N = in_.diffusion.scheduler.numTrainTimesteps;
+sds::TimestepSchedule Runner::phaseSchedule(const sds::TimestepSchedule& schedule, int64_t iterations) const {
   sds::TimestepSchedule ts = schedule;
   ts.totalIterations = iterations;
-  ts.numTrainTimesteps = N;
-  timestep = sds::sampleTimestep(ts, in_.seed, uint64_t(i));
-  return sds::sdsCoefficients(tables_.alphasCumprod.data(), N, timestep, in_.diffusion.weighting, in_.diffusion.gradScale);
+  ts.numTrainTimesteps = in_.diffusion.scheduler.numTrainTimesteps;
+  return ts;
+}
+
+sds::SdsCoefficients Runner::stepCoefficients(const sds::TimestepSchedule& schedule, int64_t iterations, int64_t i, int& timestep) const {
+  timestep = sds::sampleTimestep(phaseSchedule(schedule, iterations), in_.seed, uint64_t(i));
+  return sds::sdsCoefficients(tables_.alphasCumprod.data(), in_.diffusion.scheduler.numTrainTimesteps, timestep, in_.diffusion.weighting,
+                              in_.diffusion.gradScale);
 }
 
 float* Runner::cfgText(const std::vector<int>& variants, int64_t i, int n, StreamHandle s) {
