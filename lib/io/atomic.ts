@@ -87,18 +87,22 @@ export async function stage(dest: string, produce: (sink: AtomicSink) => Promise
   }
 }
 
+/** What an atomic write takes: the content (chunks written in order) or a producer that streams it into a sink. */
+export type AtomicData = Chunk | Chunk[] | ((sink: AtomicSink) => Promise<void> | void);
+/** The producer of `data` (content becomes a producer that writes its chunks in order). */
+export function producerOf(data: AtomicData): (sink: AtomicSink) => Promise<void> | void {
+  if (typeof data === 'function') return data;
+  return async (sink: AtomicSink) => {
+    for (const c of Array.isArray(data) ? data : [data]) await sink.write(c);
+  };
+}
+
 /**
  * Write a file atomically. `data` is the content (chunks written in order) or a producer that streams it into a
  * sink; if the producer throws, nothing appears at `dest` and the temporary file is removed.
  */
-export async function writeAtomic(dest: string, data: Chunk | Chunk[] | ((sink: AtomicSink) => Promise<void> | void)): Promise<void> {
-  const produce =
-    typeof data === 'function'
-      ? data
-      : async (sink: AtomicSink) => {
-          for (const c of Array.isArray(data) ? data : [data]) await sink.write(c);
-        };
-  const tmp = await stage(dest, produce);
+export async function writeAtomic(dest: string, data: AtomicData): Promise<void> {
+  const tmp = await stage(dest, producerOf(data));
   try {
     await fsp.rename(tmp, dest);
   } catch (e) {

@@ -75,6 +75,17 @@ function formatError(name: string, line: number, msg: string): FaceG2EError {
 }
 
 /** Parse OBJ text. `name` (a file path) is used in error messages. */
+/** The index of `name` in `list`, appended (and indexed) on first sight. */
+function intern(list: string[], index: Map<string, number>, name: string): number {
+  let i = index.get(name);
+  if (i === undefined) {
+    i = list.length;
+    list.push(name);
+    index.set(name, i);
+  }
+  return i;
+}
+
 export function parseObj(text: string, name = '<obj>'): ObjMesh {
   const pos = new Growable(Float32Array, 3 * 4096);
   const uv = new Growable(Float32Array, 2 * 4096);
@@ -162,26 +173,12 @@ export function parseObj(text: string, name = '<obj>'): ObjMesh {
       }
       case 'g':
       case 'o': {
-        const g = parts.slice(1).join(' ') || 'default';
-        let gi = groupIndex.get(g);
-        if (gi === undefined) {
-          gi = groups.length;
-          groups.push(g);
-          groupIndex.set(g, gi);
-        }
-        curGroup = gi;
+        curGroup = intern(groups, groupIndex, parts.slice(1).join(' ') || 'default');
         anyGroup = true;
         break;
       }
       case 'usemtl': {
-        const m = parts.slice(1).join(' ');
-        let mi = materialIndex.get(m);
-        if (mi === undefined) {
-          mi = materials.length;
-          materials.push(m);
-          materialIndex.set(m, mi);
-        }
-        curMat = mi;
+        curMat = intern(materials, materialIndex, parts.slice(1).join(' '));
         anyMat = true;
         break;
       }

@@ -11,7 +11,7 @@
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { FaceG2EError } from '../errors';
-import { ioError, stage, syncDir, type AtomicSink, type Chunk } from '../io/atomic';
+import { ioError, producerOf, stage, syncDir, type AtomicData } from '../io/atomic';
 
 export { writeAtomic, tempNameFor, isTempName, type AtomicSink, type Chunk } from '../io/atomic';
 
@@ -22,16 +22,10 @@ export class OutputBatch {
   constructor(readonly dir: string) {}
 
   /** Stage `name` (relative to the batch folder, or absolute). */
-  async add(name: string, data: Chunk | Chunk[] | ((sink: AtomicSink) => Promise<void> | void)): Promise<string> {
+  async add(name: string, data: AtomicData): Promise<string> {
     if (this.done) throw new FaceG2EError('E_INTERNAL', 'OutputBatch.add after commit/abort');
     const dest = path.resolve(this.dir, name);
-    const produce =
-      typeof data === 'function'
-        ? data
-        : async (sink: AtomicSink) => {
-            for (const c of Array.isArray(data) ? data : [data]) await sink.write(c);
-          };
-    const tmp = await stage(dest, produce);
+    const tmp = await stage(dest, producerOf(data));
     this.staged.push({ tmp, dest });
     return dest;
   }
