@@ -1,4 +1,5 @@
 #include "core/cuda_check.hpp"
+#include "core/launch.hpp"
 #include "core/rng_math.hpp"
 
 namespace fg {
@@ -14,22 +15,18 @@ __global__ void rngRawKernel(uint64_t seed, uint64_t stream, uint64_t offset, ui
     out[i] = rngRawElement(seed, stream, offset + static_cast<uint64_t>(i));
 }
 
-unsigned gridFor(int64_t n, int block) {
-  int64_t g = (n + block - 1) / block;
-  return static_cast<unsigned>(g < 65535 * 8 ? (g > 0 ? g : 1) : 65535 * 8);
-}
 
 }  // namespace
 
 void rngFillCuda(const RngRequest& r, float* out, int64_t n, StreamHandle s) {
   if (n == 0) return;
-  rngFillKernel<<<gridFor(n, 256), 256, 0, static_cast<cudaStream_t>(s)>>>(r, out, n);
+  rngFillKernel<<<gridFor(n, 256, kStrideGridCap), 256, 0, static_cast<cudaStream_t>(s)>>>(r, out, n);
   FG_CUDA_CHECK_LAUNCH();
 }
 
 void rngRawCuda(uint64_t seed, uint64_t stream, uint64_t offset, uint32_t* out, int64_t n, StreamHandle s) {
   if (n == 0) return;
-  rngRawKernel<<<gridFor(n, 256), 256, 0, static_cast<cudaStream_t>(s)>>>(seed, stream, offset, out, n);
+  rngRawKernel<<<gridFor(n, 256, kStrideGridCap), 256, 0, static_cast<cudaStream_t>(s)>>>(seed, stream, offset, out, n);
   FG_CUDA_CHECK_LAUNCH();
 }
 

@@ -2,6 +2,7 @@
 // fixed-point integer atomics into caller-zeroed scratch plus a conversion pass, reductions a fixed-order block
 // tree: both deterministic (bit-reproducible run to run).
 #include "core/cuda_check.hpp"
+#include "core/launch.hpp"
 #include "pipeline/kernels.hpp"
 
 namespace fg {
@@ -9,10 +10,7 @@ namespace pipe {
 namespace {
 
 constexpr int kThreads = 256;
-inline unsigned blocksFor(int64_t n, int threads = kThreads) {
-  int64_t b = (n + threads - 1) / threads;
-  return unsigned(b < 1 ? 1 : (b > 2147483647 ? 2147483647 : b));
-}
+inline unsigned blocksFor(int64_t n, int threads = kThreads) { return gridFor(n, threads); }
 inline cudaStream_t cs(StreamHandle s) { return static_cast<cudaStream_t>(s); }
 
 template <typename P, typename F>

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <utility>
 #include "core/cuda_check.hpp"
+#include "core/launch.hpp"
 #include "raster/raster_impl.hpp"
 
 namespace fg {
@@ -23,7 +24,7 @@ constexpr int kBigBlocks = 1024;
 constexpr int kTileW = 32, kTileH = 8;  // per-pixel passes: a block is a 32x8 tile of one view (a warp = 32 pixels of a row)
 constexpr int kLanesPerVertex = 8;      // gathers: lanes per vertex
 
-inline unsigned blocksFor(int64_t n) { return unsigned((n + kThreads - 1) / kThreads); }
+inline unsigned blocksFor(int64_t n) { return gridFor(n, kThreads); }
 
 // Programmatic dependent launch (sm_90; RasterTuning::pdl): a kernel that lets its successor launch early calls
 // pdlTrigger() first; the successor, launched with launchPdl, calls pdlWait() before it reads anything its

@@ -3,6 +3,7 @@
 // block of the update launch in a fixed order.
 #include <algorithm>
 #include "core/cuda_check.hpp"
+#include "core/launch.hpp"
 #include "sds/launches.hpp"
 #include "sds/optim.hpp"
 #include "sds/reduce.cuh"
@@ -81,11 +82,6 @@ __global__ void optimUpdateKernel(UpdateLaunch L) {
   }
 }
 
-unsigned gridFor(int64_t n, int64_t cap) {
-  int64_t g = (n + kBlock - 1) / kBlock;
-  if (g < 1) g = 1;
-  return static_cast<unsigned>(std::min<int64_t>(g, cap));
-}
 
 }  // namespace
 
@@ -97,7 +93,7 @@ void optimStepCuda(const OptimConfig& c, const OptimTensor* t, int count, const 
   if (chunks == 0) return;
   int64_t total = 0;
   for (int i = 0; i < count; ++i) total += t[i].n;
-  const unsigned normGrid = gridFor(total, kMaxNormBlocks);
+  const unsigned normGrid = gridFor(total, kBlock, kMaxNormBlocks);
   double* partials = nullptr;
   if (reduce) {
     partials = ws->alloc<double>(size_t(chunks) * normGrid);
@@ -133,7 +129,7 @@ void optimStepCuda(const OptimConfig& c, const OptimTensor* t, int count, const 
     L.gradNormOut = ch == 0 ? a.gradNormOut : nullptr;
     L.flags = a.flags;
     countLaunch();
-    optimUpdateKernel<<<gridFor(chunkMax, 65535 * 8), kBlock, 0, st>>>(L);
+    optimUpdateKernel<<<gridFor(chunkMax, kBlock, kStrideGridCap), kBlock, 0, st>>>(L);
     FG_CUDA_CHECK_LAUNCH();
   }
 }
