@@ -72,15 +72,7 @@ void checkGrad(Device d, const SdsGradParams& p) {
 
 void sdsNoiseCpu(const SdsNoiseParams& p) {
   countLaunch();
-  parallelFor(p.n, [&](int64_t i) {
-    float e = philox::normalAt(p.seed, rng_stream::kSdsNoise, p.noiseOffset + uint64_t(i));
-    float xt = sdsXt(p.x0[i], e, p.sqrtAlphaBar, p.sqrtOneMinusAlphaBar);
-    p.eps[i] = e;
-    for (int c = 0; c < p.copies; ++c) {
-      if (p.xt) p.xt[c * p.n + i] = xt;
-      if (p.xtHalf) p.xtHalf[c * p.n + i] = floatToHalfBits(xt);
-    }
-  }, 2048);
+  parallelFor(p.n, [&](int64_t i) { sdsNoiseElem(p, i); }, 2048);
 }
 
 void sdsNoise(Device d, const SdsNoiseParams& p, StreamHandle s) {

@@ -1,5 +1,6 @@
 // CUDA launchers of the fused SDS ops (sds.hpp): one kernel each, no allocation, no synchronisation.
 #include "core/cuda_check.hpp"
+#include "core/launch.hpp"
 #include "core/philox.hpp"
 #include "core/rng.hpp"
 #include "sds/launches.hpp"
@@ -13,23 +14,11 @@ namespace {
 constexpr int kBlock = 256;
 constexpr int kGradBlock = 512;
 
-unsigned gridFor(int64_t n, int block, int64_t cap) {
-  int64_t g = (n + block - 1) / block;
-  if (g < 1) g = 1;
-  return static_cast<unsigned>(g < cap ? g : cap);
-}
 
 __global__ void sdsNoiseKernel(SdsNoiseParams p) {
   if (blockIdx.x == 0 && threadIdx.x < kSdsCounters) p.scratch.counters[threadIdx.x] = 0u;
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < p.n; i += int64_t(gridDim.x) * blockDim.x) {
-    float e = philox::normalAt(p.seed, rng_stream::kSdsNoise, p.noiseOffset + uint64_t(i));
-    float xt = sdsXt(p.x0[i], e, p.sqrtAlphaBar, p.sqrtOneMinusAlphaBar);
-    p.eps[i] = e;
-    for (int c = 0; c < p.copies; ++c) {
-      if (p.xt) p.xt[c * p.n + i] = xt;
-      if (p.xtHalf) p.xtHalf[c * p.n + i] = floatToHalfBits(xt);
-    }
-  }
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < p.n; i += int64_t(gridDim.x) * blockDim.x)
+    sdsNoiseElem(p, i);
 }
 
 __device__ inline float loadOut(const SdsGradParams& p, int64_t j) {
@@ -123,7 +112,7 @@ __global__ void latentRgbKernel(LatentRgbParams p, int64_t n) {
 
 void sdsNoiseCuda(const SdsNoiseParams& p, StreamHandle s) {
   countLaunch();
-  sdsNoiseKernel<<<gridFor(p.n, kBlock, 65535 * 8), kBlock, 0, static_cast<cudaStream_t>(s)>>>(p);
+  sdsNoiseKernel<<<gridFor(p.n, kBlock, kStrideGridCap), kBlock, 0, static_cast<cudaStream_t>(s)>>>(p);
   FG_CUDA_CHECK_LAUNCH();
 }
 
@@ -135,7 +124,7 @@ void sdsGradCuda(const SdsGradParams& p, StreamHandle s) {
   }
   bool reduce = p.normalize || p.stats != nullptr;
   countLaunch();
-  sdsGradKernel<<<gridFor(p.n, kGradBlock, reduce ? kMaxReduceBlocks : 65535 * 8), kGradBlock, 0, static_cast<cudaStream_t>(s)>>>(p, reduce);
+  sdsGradKernel<<<gridFor(p.n, kGradBlock, reduce ? kMaxReduceBlocks : kStrideGridCap), kGradBlock, 0, static_cast<cudaStream_t>(s)>>>(p, reduce);
   FG_CUDA_CHECK_LAUNCH();
 }
 
@@ -146,7 +135,7 @@ void sdsImageLossCuda(const SdsImageLossParams& p, StreamHandle s) {
   }
   bool reduce = p.loss != nullptr;
   countLaunch();
-  sdsImageLossKernel<<<gridFor(p.n, kBlock, reduce ? kMaxReduceBlocks : 65535 * 8), kBlock, 0, static_cast<cudaStream_t>(s)>>>(p, reduce);
+  sdsImageLossKernel<<<gridFor(p.n, kBlock, reduce ? kMaxReduceBlocks : kStrideGridCap), kBlock, 0, static_cast<cudaStream_t>(s)>>>(p, reduce);
   FG_CUDA_CHECK_LAUNCH();
 }
 
@@ -154,7 +143,7 @@ void latentRgbCuda(const LatentRgbParams& p, StreamHandle s) {
   int64_t n = latentRgbOutElements(p);
   if (n == 0) return;
   countLaunch();
-  latentRgbKernel<<<gridFor(n, kBlock, 65535 * 8), kBlock, 0, static_cast<cudaStream_t>(s)>>>(p, n);
+  latentRgbKernel<<<gridFor(n, kBlock, kStrideGridCap), kBlock, 0, static_cast<cudaStream_t>(s)>>>(p, n);
   FG_CUDA_CHECK_LAUNCH();
 }
 

@@ -20,6 +20,8 @@
 #include <cstdint>
 #include <string>
 #include "core/memory.hpp"
+#include "core/philox.hpp"
+#include "core/rng.hpp"
 #include "sds/half.hpp"
 #include "sds/schedule.hpp"
 
@@ -74,6 +76,16 @@ struct SdsNoiseParams {
   float sqrtAlphaBar = 0.f, sqrtOneMinusAlphaBar = 0.f;  // from SdsCoefficients
   SdsScratch scratch;           // CUDA: its counters are zeroed here
 };
+// Element i of sdsNoise: its Philox draw eps and x_t in every copy (both twins).
+FG_HDI void sdsNoiseElem(const SdsNoiseParams& p, int64_t i) {
+  const float e = philox::normalAt(p.seed, rng_stream::kSdsNoise, p.noiseOffset + uint64_t(i));
+  const float xt = sdsXt(p.x0[i], e, p.sqrtAlphaBar, p.sqrtOneMinusAlphaBar);
+  p.eps[i] = e;
+  for (int c = 0; c < p.copies; ++c) {
+    if (p.xt) p.xt[c * p.n + i] = xt;
+    if (p.xtHalf) p.xtHalf[c * p.n + i] = floatToHalfBits(xt);
+  }
+}
 void sdsNoiseCpu(const SdsNoiseParams& p);
 void sdsNoiseCuda(const SdsNoiseParams& p, StreamHandle s);
 void sdsNoise(Device d, const SdsNoiseParams& p, StreamHandle s = nullptr);
