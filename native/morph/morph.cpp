@@ -153,15 +153,7 @@ void normalsBackwardCpu(const MeshView& mesh, const float* pos, const float* dN,
   });
   parallelFor(mesh.V, [&](int64_t v) {
     float acc[3] = {0.f, 0.f, 0.f};
-    for (int32_t e = mesh.vfOffsets[v]; e < mesh.vfOffsets[v + 1]; ++e) {
-      int32_t f = mesh.vfIncidence[e] / 3, corner = mesh.vfIncidence[e] % 3;
-      const int32_t* tri = mesh.tris + 3 * f;
-      float gf[3];
-      for (int i = 0; i < 3; ++i) gf[i] = dm[3 * tri[0] + i] + dm[3 * tri[1] + i] + dm[3 * tri[2] + i];
-      float o[3];
-      faceNormalCornerGrad(pos, tri, corner, gf, o);
-      for (int i = 0; i < 3; ++i) acc[i] += o[i];
-    }
+    gatherFaceNormalGrad(v, pos, mesh.tris, mesh.vfOffsets, mesh.vfIncidence, dm, acc);
     for (int i = 0; i < 3; ++i) dPos[3 * v + i] += acc[i];
   });
 }

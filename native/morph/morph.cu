@@ -11,6 +11,7 @@
 #include <cuda_runtime.h>
 #include <vector>
 #include "core/cuda_check.hpp"
+#include "core/launch.hpp"
 #include "morph/morph.hpp"
 
 namespace fg {
@@ -26,10 +27,6 @@ cudaStream_t st(StreamHandle s) { return static_cast<cudaStream_t>(s); }
 int blendVec(int64_t N) { return (N + 255) / 256 >= 264 ? 8 : 4; }
 int blendBlocks(int64_t N) { int v = blendVec(N); return int((N + 32 * v - 1) / (32 * v)); }
 int skinBlocksFor(int64_t V) { return int((V + kSkinBlock - 1) / kSkinBlock); }
-unsigned gridFor(int64_t n, int block) {
-  int64_t g = (n + block - 1) / block;
-  return static_cast<unsigned>(g < 1 ? 1 : (g > 2147483647 ? 2147483647 : g));
-}
 
 __device__ __forceinline__ float warpSum(float v) {
 #pragma unroll
@@ -297,15 +294,7 @@ __global__ void normalsBwdGatherKernel(int64_t V, const float* __restrict__ pos,
   const int64_t v = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (v >= V) return;
   float acc[3] = {0.f, 0.f, 0.f};
-  for (int32_t e = off[v]; e < off[v + 1]; ++e) {
-    const int32_t f = inc[e] / 3, corner = inc[e] % 3;
-    const int32_t* tri = tris + 3 * f;
-    float gf[3];
-    for (int i = 0; i < 3; ++i) gf[i] = dm[3 * tri[0] + i] + dm[3 * tri[1] + i] + dm[3 * tri[2] + i];
-    float o[3];
-    faceNormalCornerGrad(pos, tri, corner, gf, o);
-    for (int i = 0; i < 3; ++i) acc[i] += o[i];
-  }
+  gatherFaceNormalGrad(v, pos, tris, off, inc, dm, acc);
   for (int i = 0; i < 3; ++i) dPos[3 * v + i] += acc[i];
 }
 

@@ -115,27 +115,33 @@ FG_HDI void rodriguesBackward(const float* r, const float* G, float* dr) {
 // p = (a1x, a1y, a1z, a2x, a2y, a2z); R's columns are b1 = n(a1), b2 = n(a2 - (b1.a2) b1), b3 = b1 x b2.
 FG_HDI float norm3(const float* v) { return sqrtf(dot3(v, v)); }
 
+// The Gram-Schmidt frame of p (and the norms and projection the backward needs).
+struct Rot6dFrame {
+  float b1[3], b2[3], b3[3];
+  float n1, n2, s;  // |a1|, |a2 - s b1|, s = b1.a2
+};
+FG_HDI Rot6dFrame rot6dFrame(const float* p) {
+  Rot6dFrame f;
+  float u[3];
+  f.n1 = fg::maxv(norm3(p), 1e-12f);
+  for (int i = 0; i < 3; ++i) f.b1[i] = p[i] / f.n1;
+  f.s = dot3(f.b1, p + 3);
+  for (int i = 0; i < 3; ++i) u[i] = p[3 + i] - f.s * f.b1[i];
+  f.n2 = fg::maxv(norm3(u), 1e-12f);
+  for (int i = 0; i < 3; ++i) f.b2[i] = u[i] / f.n2;
+  cross3(f.b1, f.b2, f.b3);
+  return f;
+}
+
 FG_HDI void rot6d(const float* p, float* R) {
-  float b1[3], b2[3], b3[3], u[3];
-  float n1 = fg::maxv(norm3(p), 1e-12f);
-  for (int i = 0; i < 3; ++i) b1[i] = p[i] / n1;
-  float s = dot3(b1, p + 3);
-  for (int i = 0; i < 3; ++i) u[i] = p[3 + i] - s * b1[i];
-  float n2 = fg::maxv(norm3(u), 1e-12f);
-  for (int i = 0; i < 3; ++i) b2[i] = u[i] / n2;
-  cross3(b1, b2, b3);
-  for (int i = 0; i < 3; ++i) { R[i * 3 + 0] = b1[i]; R[i * 3 + 1] = b2[i]; R[i * 3 + 2] = b3[i]; }
+  const Rot6dFrame f = rot6dFrame(p);
+  for (int i = 0; i < 3; ++i) { R[i * 3 + 0] = f.b1[i]; R[i * 3 + 1] = f.b2[i]; R[i * 3 + 2] = f.b3[i]; }
 }
 
 FG_HDI void rot6dBackward(const float* p, const float* G, float* dp) {
-  float b1[3], b2[3], b3[3], u[3];
-  float n1 = fg::maxv(norm3(p), 1e-12f);
-  for (int i = 0; i < 3; ++i) b1[i] = p[i] / n1;
-  float s = dot3(b1, p + 3);
-  for (int i = 0; i < 3; ++i) u[i] = p[3 + i] - s * b1[i];
-  float n2 = fg::maxv(norm3(u), 1e-12f);
-  for (int i = 0; i < 3; ++i) b2[i] = u[i] / n2;
-  cross3(b1, b2, b3);
+  const Rot6dFrame f = rot6dFrame(p);
+  const float *b1 = f.b1, *b2 = f.b2;
+  const float n1 = f.n1, n2 = f.n2, s = f.s;
   float g1[3], g2[3], g3[3], t[3];
   for (int i = 0; i < 3; ++i) { g1[i] = G[i * 3 + 0]; g2[i] = G[i * 3 + 1]; g3[i] = G[i * 3 + 2]; }
   cross3(b2, g3, t);  // b3 = b1 x b2: d/db1 = b2 x g3, d/db2 = g3 x b1
@@ -379,6 +385,20 @@ FG_HDI void faceNormalCornerGrad(const float* pos, const int32_t* tri, int corne
   if (corner == 1) { out[0] = de1[0]; out[1] = de1[1]; out[2] = de1[2]; }
   else if (corner == 2) { out[0] = de2[0]; out[1] = de2[1]; out[2] = de2[2]; }
   else { out[0] = -(de1[0] + de2[0]); out[1] = -(de1[1] + de2[1]); out[2] = -(de1[2] + de2[2]); }
+}
+// Vertex v's position gradient through the face normals around it, given dm = dL/d(unnormalised vertex normal):
+// each incident face f contributes its corner's share of dL/dn_f = dm of its three vertices (added to acc).
+FG_HDI void gatherFaceNormalGrad(int64_t v, const float* pos, const int32_t* tris, const int32_t* off, const int32_t* inc, const float* dm,
+                                 float* acc) {
+  for (int32_t e = off[v]; e < off[v + 1]; ++e) {
+    const int32_t f = inc[e] / 3, corner = inc[e] % 3;
+    const int32_t* tri = tris + 3 * f;
+    float gf[3];
+    for (int i = 0; i < 3; ++i) gf[i] = dm[3 * tri[0] + i] + dm[3 * tri[1] + i] + dm[3 * tri[2] + i];
+    float o[3];
+    faceNormalCornerGrad(pos, tri, corner, gf, o);
+    for (int i = 0; i < 3; ++i) acc[i] += o[i];
+  }
 }
 
 // ---------------------------------------------------------------- regularisers (per element)
