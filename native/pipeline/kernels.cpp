@@ -45,16 +45,9 @@ void shadeBackwardTextureCpu(const ShadeParams& p) {
   const int64_t plane = int64_t(p.width) * p.height;
   const int64_t n = int64_t(p.nViews) * plane;
   for (int64_t i = 0; i < n; ++i) {
-    int32_t f = p.triId[i];
-    if (f < 0) continue;
-    int view = int(i / plane);
-    int64_t pix = i % plane;
-    float b[3] = {p.bary[2 * i], p.bary[2 * i + 1], 0.f};
-    b[2] = 1.f - b[0] - b[1];
-    float u, v;
-    pixelUv(p, f, b, u, v);
-    Bilinear bl = bilinearSetup(u, v, p.texW, p.texH);
-    const float* go = p.gradOut ? p.gradOut + int64_t(view) * p.channels * plane + pix : nullptr;
+    Bilinear bl;
+    const float* go;
+    if (!shadeTexPixel(p, i, bl, go)) continue;
     for (int k = 0; k < 4; ++k) {
       if (p.texWeight) p.texWeight[bl.idx[k]] += bl.w[k];
       if (p.gradTex && go)

@@ -68,17 +68,10 @@ __global__ void shadeGeomGradKernel(ShadeParams p, int64_t n) {
 __global__ void shadeTexGradKernel(ShadeParams p, int64_t n) {
   int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
-  int32_t f = p.triId[i];
-  if (f < 0) return;
+  Bilinear bl;
+  const float* go;
+  if (!shadeTexPixel(p, i, bl, go)) return;
   const int64_t plane = int64_t(p.width) * p.height;
-  int view = int(i / plane);
-  int64_t pix = i % plane;
-  float b[3] = {p.bary[2 * i], p.bary[2 * i + 1], 0.f};
-  b[2] = 1.f - b[0] - b[1];
-  float u, v;
-  pixelUv(p, f, b, u, v);
-  Bilinear bl = bilinearSetup(u, v, p.texW, p.texH);
-  const float* go = p.gradOut ? p.gradOut + int64_t(view) * p.channels * plane + pix : nullptr;
   const bool grad = p.gradTex && go;
   long long* tFlag = grad ? p.gradTexFixed + shadeGradTexCount(p) : nullptr;
   for (int k = 0; k < 4; ++k) {
@@ -100,9 +93,7 @@ __global__ void fixedToFloatAddKernel(const long long* fx, int64_t n, float* dst
 
 void fixedToFloatAdd(const long long* fx, int64_t n, float* dst, StreamHandle s) {
   if (n <= 0) return;
-  unsigned b = blocksFor(n);
-  if (b > 65535u * 8u) b = 65535u * 8u;
-  fixedToFloatAddKernel<<<b, kThreads, 0, cs(s)>>>(fx, n, dst);
+  fixedToFloatAddKernel<<<gridFor(n, kThreads, kStrideGridCap), kThreads, 0, cs(s)>>>(fx, n, dst);
   FG_CUDA_CHECK_LAUNCH();
 }
 

@@ -206,6 +206,23 @@ FG_HDI void pixelUv(const ShadeParams& p, int64_t f, const float b[3], float& u,
   }
 }
 
+// The texture footprint of pixel i (over n*H*W) for the texture backward: false for a background pixel, else its
+// bilinear taps and, when p.gradOut is set, its upstream gradient (channel c at go[c * plane]; else null).
+FG_HDI bool shadeTexPixel(const ShadeParams& p, int64_t i, Bilinear& bl, const float*& go) {
+  const int32_t f = p.triId[i];
+  if (f < 0) return false;
+  const int64_t plane = int64_t(p.width) * p.height;
+  const int view = int(i / plane);
+  const int64_t pix = i % plane;
+  float b[3] = {p.bary[2 * i], p.bary[2 * i + 1], 0.f};
+  b[2] = 1.f - b[0] - b[1];
+  float u, v;
+  pixelUv(p, f, b, u, v);
+  bl = bilinearSetup(u, v, p.texW, p.texH);
+  go = p.gradOut ? p.gradOut + int64_t(view) * p.channels * plane + pix : nullptr;
+  return true;
+}
+
 FG_HDI void shadePixel(const ShadeParams& p, int64_t i) {  // i over n*H*W
   const int64_t plane = int64_t(p.width) * p.height;
   int view = int(i / plane);
