@@ -512,13 +512,22 @@ FG_HDI MipFoot mipFoot(const Kern& k, const float* b, float S, const V3* c, cons
   }
   return m;
 }
-FG_HDI float mipSample(const Kern& k, const MipFoot& m, int c) {
+// Channel c of the bilinear footprint tp on a texture (or mip level) src of C channels.
+FG_HDI float tapSample(const float* src, int C, const Tap& tp, int c) {
   float r = 0.f;
-  for (int j = 0; j < 4; ++j) r += m.tap[0].w[j] * m.src[0][m.tap[0].idx[j] * k.C + c];
+  for (int j = 0; j < 4; ++j) r += tp.w[j] * src[tp.idx[j] * C + c];
+  return r;
+}
+// Its share of d(colour)/d(texel coordinates), times gc, added to (dtx, dty).
+FG_HDI void tapChannelGrad(const float* src, int C, const Tap& tp, int c, float gc, float& dtx, float& dty) {
+  const float t0 = src[tp.idx[0] * C + c], t1 = src[tp.idx[1] * C + c], t2 = src[tp.idx[2] * C + c], t3 = src[tp.idx[3] * C + c];
+  dtx += gc * ((1.f - tp.fy) * (t1 - t0) + tp.fy * (t3 - t2));
+  dty += gc * ((1.f - tp.fx) * (t2 - t0) + tp.fx * (t3 - t1));
+}
+FG_HDI float mipSample(const Kern& k, const MipFoot& m, int c) {
+  const float r = tapSample(m.src[0], k.C, m.tap[0], c);
   if (m.f == 0.f) return r;
-  float r1 = 0.f;
-  for (int j = 0; j < 4; ++j) r1 += m.tap[1].w[j] * m.src[1][m.tap[1].idx[j] * k.C + c];
-  return (1.f - m.f) * r + m.f * r1;
+  return (1.f - m.f) * r + m.f * tapSample(m.src[1], k.C, m.tap[1], c);
 }
 
 // Everything the shading of one covered pixel needs (the depth is pixDepth(pg), computed only where used).
@@ -644,13 +653,8 @@ FG_HDI PixShadeT<Mip> pixShade(const Kern& k, int v, int x, int y, unsigned long
 template <bool Mip>
 FG_HDI float shadeChannel(const Kern& k, const PixShadeT<Mip>& s, int c) {
   if (!s.hit) return k.background ? k.background[c] : 0.f;
-  if constexpr (Mip) {
-    return mipSample(k, s.m, c);
-  } else {
-    float r = 0.f;
-    for (int j = 0; j < 4; ++j) r += s.tap.w[j] * k.tex[s.tap.idx[j] * k.C + c];
-    return r;
-  }
+  if constexpr (Mip) return mipSample(k, s.m, c);
+  else return tapSample(k.tex, k.C, s.tap, c);
 }
 
 // ---- antialiasing ------------------------------------------------------------------------------------------------
@@ -920,23 +924,6 @@ struct PixGrad {
   float nn[9];
 };
 
-// Per-channel part of the texture backward: adds this channel's share of d(color)/d(texel coordinates).
-FG_HDI void texChannelGrad(const Kern& k, const Tap& tp, int c, float gc, float& dtx, float& dty) {
-  float t0 = k.tex[tp.idx[0] * k.C + c], t1 = k.tex[tp.idx[1] * k.C + c], t2 = k.tex[tp.idx[2] * k.C + c],
-        t3 = k.tex[tp.idx[3] * k.C + c];
-  dtx += gc * ((1.f - tp.fy) * (t1 - t0) + tp.fy * (t3 - t2));
-  dty += gc * ((1.f - tp.fx) * (t2 - t0) + tp.fx * (t3 - t1));
-}
-
-// The same for level j of a trilinear footprint.
-FG_HDI void mipChannelGrad(const Kern& k, const MipFoot& m, int j, int c, float gc, float& dtx, float& dty) {
-  const Tap& tp = m.tap[j];
-  const float* s = m.src[j];
-  float t0 = s[tp.idx[0] * k.C + c], t1 = s[tp.idx[1] * k.C + c], t2 = s[tp.idx[2] * k.C + c], t3 = s[tp.idx[3] * k.C + c];
-  dtx += gc * ((1.f - tp.fy) * (t1 - t0) + tp.fy * (t3 - t2));
-  dty += gc * ((1.f - tp.fx) * (t2 - t0) + tp.fx * (t3 - t1));
-}
-
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 // sm_90 vector atomics for the texture gradient of one bilinear row (texels ia, ib; weights wa, wb) with 3 or 4
 // channels (k.texVec: float sink, 16-byte aligned). 3 channels: the 6 floats of two adjacent texels go out as
@@ -1075,6 +1062,17 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
         gc += srcAlpha[d] * k.gColor[(base + int64_t(ny) * k.W + nx) * k.C + (c)];                       \
     }
     float du, dv;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    // vector-atomic path: the (antialiasing-adjusted) colour gradient of the first 3-4 channels, once
+    if (k.texVec)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        if (c < k.C) {
+          FG_RASTER_GC(c, g4[c])
+          g4[c] = gc;
+        }
+      }
+#endif
     if constexpr (Mip) {
       // trilinear: level j of the footprint has weight lw[j]; texel gradients go to level 0 (dTex) or to the
       // pyramid's gradient (dMip, pushed down to level 0 by mipReduceElem); the lod is held constant
@@ -1087,13 +1085,6 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
       for (int j = 0; j < 2; ++j) off[j] = m.lvl[j] == 0 ? 0 : mipOffset(k.tw, k.th, k.C, m.lvl[j]);
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
       if (k.texVec) {
-#pragma unroll
-        for (int c = 0; c < 4; ++c) {
-          if (c < k.C) {
-            FG_RASTER_GC(c, g4[c])
-            g4[c] = gc;
-          }
-        }
         FG_RASTER_UNROLL
         for (int j = 0; j < 2; ++j) {
           if (j >= nl) break;
@@ -1101,7 +1092,7 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
 #pragma unroll
           for (int c = 0; c < 4; ++c) {
             gj[c] = lw[j] * g4[c];
-            if (c < k.C && gj[c] != 0.f && posGrad) mipChannelGrad(k, m, j, c, gj[c], dtx[j], dty[j]);
+            if (c < k.C && gj[c] != 0.f && posGrad) tapChannelGrad(m.src[j], k.C, m.tap[j], c, gj[c], dtx[j], dty[j]);
           }
           float* f = m.lvl[j] == 0 ? k.dTex.f : k.dMip.f + off[j];
           texRowAtomics(f, k.C, m.tap[j].idx[0], m.tap[j].idx[1], m.tap[j].w[0], m.tap[j].w[1], gj);
@@ -1117,7 +1108,7 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
           for (int j = 0; j < 2; ++j) {
             if (j >= nl) break;
             const float gj = lw[j] * gc;
-            if (posGrad) mipChannelGrad(k, m, j, c, gj, dtx[j], dty[j]);
+            if (posGrad) tapChannelGrad(m.src[j], k.C, m.tap[j], c, gj, dtx[j], dty[j]);
             const Sink sk = m.lvl[j] == 0 ? k.dTex : k.dMip;
             if (sk.on())
               for (int q = 0; q < 4; ++q) sk.add(off[j] + m.tap[j].idx[q] * k.C + c, m.tap[j].w[q] * gj);
@@ -1132,13 +1123,8 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
       if (k.texVec) {
 #pragma unroll
-        for (int c = 0; c < 4; ++c) {
-          if (c < k.C) {
-            FG_RASTER_GC(c, g4[c])
-            g4[c] = gc;
-            if (gc != 0.f && posGrad) texChannelGrad(k, tp, c, gc, dtx, dty);
-          }
-        }
+        for (int c = 0; c < 4; ++c)
+          if (c < k.C && g4[c] != 0.f && posGrad) tapChannelGrad(k.tex, k.C, tp, c, g4[c], dtx, dty);
         texRowAtomics(k.dTex.f, k.C, tp.idx[0], tp.idx[1], tp.w[0], tp.w[1], g4);
         texRowAtomics(k.dTex.f, k.C, tp.idx[2], tp.idx[3], tp.w[2], tp.w[3], g4);
       } else
@@ -1147,7 +1133,7 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
         for (int c = 0; c < k.C; ++c) {
           FG_RASTER_GC(c, k.gColor[pix * k.C + c])
           if (gc == 0.f) continue;
-          if (posGrad) texChannelGrad(k, tp, c, gc, dtx, dty);
+          if (posGrad) tapChannelGrad(k.tex, k.C, tp, c, gc, dtx, dty);
           if (k.dTex.on())
             for (int j = 0; j < 4; ++j) k.dTex.add(tp.idx[j] * k.C + c, tp.w[j] * gc);
         }
