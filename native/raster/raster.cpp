@@ -112,8 +112,16 @@ Kern baseKern(const RenderParams& p, const RasterContext& ctx) {
   k.tex = p.texture; k.tw = p.texWidth; k.th = p.texHeight; k.wrap = int(p.wrap); k.flipV = p.flipV ? 1 : 0;
   k.background = p.background; k.sh = p.sh; k.shFrame = int(p.shFrame); k.depthRange = p.depthRange;
   k.antialias = p.antialias ? 1 : 0;
+  k.silWords = (p.numTriangles + 31) / 32;
   k.adj = ctx.adjacency(); k.vfOff = ctx.vertexFaceOffsets(); k.vfList = ctx.vertexFaceList();
   return k;
+}
+
+// The forward's record that the later passes read (silhouette bits, UV table, antialiasing pairs, silhouette list).
+void setRecord(Kern& k, const RenderState& st) {
+  k.silBits = st.silhouetteBits; k.uvT = st.triUv; k.aaCode = st.aaCode; k.aaAlpha = st.aaAlpha; k.preShade = st.preShade;
+  k.silList = st.silhouetteList;
+  k.silCount = st.silhouetteList ? st.counters + 2 : nullptr;
 }
 
 size_t mipForwardBytes(int texW, int texH, int C, bool mip, int mipLevels) {
@@ -226,8 +234,7 @@ RenderState RasterContext::forward(const RenderParams& p, const RenderOutputs& o
   st.keys = ws.alloc<unsigned long long>(size_t(pix));
   st.facing = ws.alloc<int8_t>(size_t(p.numViews) * p.numTriangles);
   st.triGeom = ws.alloc<float>(size_t(p.numViews) * p.numTriangles * 12);
-  const int silWords = (p.numTriangles + 31) / 32;
-  st.silhouetteBits = ws.alloc<uint32_t>(size_t(p.numViews) * silWords);
+  st.silhouetteBits = ws.alloc<uint32_t>(size_t(p.numViews) * k.silWords);
   if (wantColor) st.triUv = ws.alloc<float>(size_t(p.numTriangles) * 8);
   if (p.antialias) st.aaCode = ws.alloc<uint8_t>(size_t(pix));
   if (p.antialias && dev_ == Device::CUDA) st.silhouetteList = ws.alloc<uint32_t>(size_t(pix));
@@ -244,15 +251,12 @@ RenderState RasterContext::forward(const RenderParams& p, const RenderOutputs& o
     chunks = ws.alloc<int2_t>(size_t(chunkCap));
   }
   int* counter = ws.alloc<int>(3);
-  if (st.silhouetteList) st.silhouetteCount = counter + 2;
   if (dev_ == Device::CUDA) st.counters = counter;
   st.hasColor = wantColor;
   st.hasGrey = wantGrey;
-  // (preColor / preGrey stay null: the antialiasing pass recomputes a neighbour's shading instead of storing it)
-  (void)pix;
+  // (preColor / preGrey stay null: the pre-antialiasing shading of the pixels that need it is in preShade)
   k.hv = st.hv; k.vn = st.vnormal; k.vlen = st.vnormalLen; k.keys = st.keys; k.facing = st.facing; k.tg = st.triGeom; k.bbox = boxes;
-  k.silBits = st.silhouetteBits; k.silWords = silWords; k.uvT = st.triUv; k.aaCode = st.aaCode;
-  k.silList = st.silhouetteList; k.silCount = st.silhouetteCount; k.aaAlpha = st.aaAlpha; k.preShade = st.preShade;
+  setRecord(k, st);
   k.needNormals = (wantGrey || out.normal) ? 1 : 0;
   k.oTri = out.triId; k.oBary = out.bary; k.oDepth = out.depth; k.oMask = out.mask; k.oNormal = out.normal;
   k.oGrey = out.grey; k.oColor = out.color; k.oDepthImg = out.depthImage;
@@ -298,8 +302,7 @@ void RasterContext::backward(const RenderParams& p, const RenderState& st, const
   if (!st.hasGrey) k.sh = nullptr;
   const int64_t texElems = st.hasColor ? int64_t(p.texWidth) * p.texHeight * p.channels : 0;
   k.hv = st.hv; k.vn = st.vnormal; k.vlen = st.vnormalLen; k.keys = st.keys; k.facing = st.facing; k.tg = st.triGeom;
-  k.silBits = st.silhouetteBits; k.silWords = (p.numTriangles + 31) / 32; k.uvT = st.triUv; k.aaCode = st.aaCode;
-  k.silList = st.silhouetteList; k.silCount = st.silhouetteCount; k.aaAlpha = st.aaAlpha; k.preShade = st.preShade;
+  setRecord(k, st);
   if (st.hasColor && st.mipLevels > 0) {
     FG_CHECK_ARG(p.mip, "mip: the forward pass used mip-mapping, the backward params do not");
     FG_CHECK_ARG(st.mipLevels == mipCount(p.texWidth, p.texHeight, p.mipLevels) && (st.mipLevels == 1 || st.mipPyramid),

@@ -245,29 +245,29 @@ __global__ void __launch_bounds__(kThreads) kRasterChunks(Kern k, const int* que
 
 // (Mip: two trilinear taps per pixel; 2 blocks per SM leaves it the registers it needs without spilling.)
 template <bool Mip>
-__global__ void __launch_bounds__(kTileW * kTileH, Mip ? 2 : 4) kResolve(Kern k, uint32_t* silList, int* silCount) {
+__global__ void __launch_bounds__(kTileW * kTileH, Mip ? 2 : 4) kResolve(Kern k) {
   pdlTrigger();
   pdlWait();
   const int x = int(blockIdx.x) * kTileW + int(threadIdx.x), y = int(blockIdx.y) * kTileH + int(threadIdx.y);
   const int code = x < k.W && y < k.H ? resolvePixel<Mip>(k, int(blockIdx.z), x, y) : 0;
-  if (!silList) return;
+  if (!k.silList) return;
   // append the pixels with antialiasing pairs to the silhouette list (one atomic per warp)
   const unsigned m = __ballot_sync(0xffffffffu, code != 0);
   if (!m) return;
   const int lane = int(threadIdx.x & 31);
   int base = 0;
-  if (lane == 0) base = atomicAdd(silCount, __popc(m));
+  if (lane == 0) base = atomicAdd(k.silCount, __popc(m));
   base = __shfl_sync(0xffffffffu, base, 0);
-  if (code) silList[base + __popc(m & ((1u << lane) - 1u))] = uint32_t((int64_t(blockIdx.z) * k.H + y) * k.W + x);
+  if (code) k.silList[base + __popc(m & ((1u << lane) - 1u))] = uint32_t((int64_t(blockIdx.z) * k.H + y) * k.W + x);
 }
 // The silhouette-list kernels: a fixed grid walks the list (its length is only known on the device).
 constexpr int kListBlocks = 512, kListThreads = 128;
 // Calls f(v, x, y, blended pairs) for each listed pixel with blended pairs (a thread per list entry).
 template <class F>
-__device__ __forceinline__ void forBlendedListed(const Kern& k, const uint32_t* silList, const int* silCount, F f) {
-  const int n = *silCount;
+__device__ __forceinline__ void forBlendedListed(const Kern& k, F f) {
+  const int n = *k.silCount;
   for (int j = int(blockIdx.x) * kListThreads + int(threadIdx.x); j < n; j += kListBlocks * kListThreads) {
-    const uint32_t pix = silList[j];
+    const uint32_t pix = k.silList[j];
     const int code = int(k.aaCode[pix]) & 15;
     if (!code) continue;
     int v, x, y;
@@ -276,9 +276,9 @@ __device__ __forceinline__ void forBlendedListed(const Kern& k, const uint32_t* 
   }
 }
 // The colour/grey antialiasing blends of the listed pixels with blended pairs (after kResolve).
-__global__ void __launch_bounds__(kListThreads) kResolveBlend(Kern k, const uint32_t* silList, const int* silCount) {
+__global__ void __launch_bounds__(kListThreads) kResolveBlend(Kern k) {
   pdlWait();
-  forBlendedListed(k, silList, silCount, [&](int v, int x, int y, int code) { resolveBlendPixel(k, v, x, y, code); });
+  forBlendedListed(k, [&](int v, int x, int y, int code) { resolveBlendPixel(k, v, x, y, code); });
 }
 // One level of the mip pyramid from the level above it.
 __global__ void kMipDown(const float* src, int sw, int sh, float* dst, int dw, int C, int64_t n) {
@@ -359,8 +359,8 @@ __global__ void __launch_bounds__(kTileW * kTileH, MinB) kBackward(Kern k) {
 }
 // The silhouette edges' gradients (aaEdgePixel) of the listed pixels with blended pairs (a thread each: few
 // pixels, each with a short chain of loads).
-__global__ void __launch_bounds__(kListThreads) kAaEdges(Kern k, const uint32_t* silList, const int* silCount) {
-  forBlendedListed(k, silList, silCount, [&](int v, int x, int y, int code) { aaEdgePixel(k, v, x, y, code); });
+__global__ void __launch_bounds__(kListThreads) kAaEdges(Kern k) {
+  forBlendedListed(k, [&](int v, int x, int y, int code) { aaEdgePixel(k, v, x, y, code); });
 }
 __global__ void kNormals1(Kern k) {
   const int64_t gi = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -446,13 +446,12 @@ void forwardCuda(const Kern& k, const ForwardScratch& s, StreamHandle stream) {
             (const int*)s.counter, gTuning.chunk);
   FG_CUDA_CHECK_LAUNCH();
   mark("fwd silhouette bits + raster", st);
-  uint32_t* silList = k.antialias && k.aaCode ? k.silList : nullptr;
-  if (k.mipL > 0) launchPdl(pdl, kResolve<true>, tileGrid(k), dim3(kTileW, kTileH), st, k, silList, s.counter + 2);
-  else launchPdl(pdl, kResolve<false>, tileGrid(k), dim3(kTileW, kTileH), st, k, silList, s.counter + 2);
+  if (k.mipL > 0) launchPdl(pdl, kResolve<true>, tileGrid(k), dim3(kTileW, kTileH), st, k);
+  else launchPdl(pdl, kResolve<false>, tileGrid(k), dim3(kTileW, kTileH), st, k);
   FG_CUDA_CHECK_LAUNCH();
   mark("fwd resolve+shade+texture+antialias", st);
-  if (silList && ((k.oColor && k.tex) || (k.oGrey && k.sh))) {
-    launchPdl(pdl, kResolveBlend, dim3(kListBlocks), dim3(kListThreads), st, k, (const uint32_t*)silList, (const int*)(s.counter + 2));
+  if (k.silList && ((k.oColor && k.tex) || (k.oGrey && k.sh))) {
+    launchPdl(pdl, kResolveBlend, dim3(kListBlocks), dim3(kListThreads), st, k);
     FG_CUDA_CHECK_LAUNCH();
     mark("fwd antialiasing blends", st);
   }
@@ -498,13 +497,13 @@ void backwardCuda(const Kern& k, bool withNormals, bool texConvert, int64_t texE
   mark("bwd clear (accumulators, dTexture)", st);
   const bool mip = k.mipL > 0;
   // the silhouette edges (a short latency-bound pass over few pixels) run on a side stream, beside the pixel pass
-  const bool edges = k.aaCode && k.antialias && k.silList && k.dW.on();
+  const bool edges = k.antialias && k.silList && k.dW.on();
   SideStream* side = nullptr;
   if (edges) {
     side = &sideStream();
     FG_CUDA_CHECK(cudaEventRecord(side->fork, st));
     FG_CUDA_CHECK(cudaStreamWaitEvent(side->s, side->fork, 0));
-    kAaEdges<<<kListBlocks, kListThreads, 0, side->s>>>(k, k.silList, k.silCount);
+    kAaEdges<<<kListBlocks, kListThreads, 0, side->s>>>(k);
     FG_CUDA_CHECK_LAUNCH();
     FG_CUDA_CHECK(cudaEventRecord(side->join, side->s));
   }

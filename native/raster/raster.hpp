@@ -133,9 +133,8 @@ struct RenderState {
   uint32_t* silhouetteBits = nullptr;  // [V, ceil(T/32)] a bit per (view, triangle): may lie on a silhouette
   float* triUv = nullptr;         // [T,8] per-triangle corner UVs (color renders only)
   uint8_t* aaCode = nullptr;      // [V,H,W] active antialiasing pairs per pixel (antialias only)
-  uint32_t* silhouetteList = nullptr;  // CUDA: indices of the pixels with active pairs ([V*H*W] capacity)
-  int* silhouetteCount = nullptr;      // CUDA: their number (device)
-  const int* counters = nullptr;       // CUDA (device): queued big triangles, chunk items, silhouette pixels
+  uint32_t* silhouetteList = nullptr;  // CUDA: indices of the pixels with active pairs ([V*H*W] capacity), counters[2] of them
+  int* counters = nullptr;             // CUDA (device): queued big triangles, chunk items, silhouette pixels
   float* aaAlpha = nullptr;       // [V,H,W,4] alpha of each active antialiasing pair (antialias only)
   float* preShade = nullptr;      // [V,H,W,C+1] pre-antialiasing colour + grey of the pixels with active pairs
   bool hasColor = false, hasGrey = false;
