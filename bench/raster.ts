@@ -54,18 +54,24 @@ async function main() {
   dump('texture.f32', tex);
   console.log(`mesh ${path.basename(meshFile)}: ${P} vertices, ${T} triangles; texture 1024x1024x3; ${iters} iterations`);
   console.log('case                 | ours fwd (us) | ours fwd+bwd (us) | ours fwd+bwd, CUDA graph (us) | nvdiffrast fwd (us) | nvdiffrast fwd+bwd (us) | speed-up fwd+bwd (graph)');
-  const breakdowns: [string, Stage[]][] = [];
-  for (const [views, size] of [[4, 512], [1, 224]] as const) {
+  // the benchmark's inputs for `views` orbit cameras at size x size
+  const inputs = (views: number, size: number) => {
     const cams: PinholeCamera[] = orbitCameras(meshBounds(mesh.positions), { views, width: size });
     const intrinsics = Float32Array.from(cams.flatMap((c) => c.intrinsics));
     const extrinsics = new Float32Array(views * 12);
     cams.forEach((c, v) => extrinsics.set(c.extrinsics, 12 * v));
     const near = cams[0].depthRange![0] * 0.1, far = cams[0].depthRange![1] * 10;
-    const ours = n.rasterBenchmark({
+    return {
       positions: mesh.positions, tri: new Int32Array(mesh.tri.buffer), uvs: mesh.uvs, uvTri: new Int32Array(mesh.uvTri.buffer),
       intrinsics, extrinsics, width: size, height: size, near, far, texture: tex, texWidth: 1024, texHeight: 1024, channels: 3,
       antialias: true, device: 'cuda', iterations: iters, warmup: 50,
-    });
+    };
+  };
+  const breakdowns: [string, Stage[]][] = [];
+  for (const [views, size] of [[4, 512], [1, 224]] as const) {
+    const o = inputs(views, size);
+    const { intrinsics, extrinsics, near, far } = o;
+    const ours = n.rasterBenchmark(o);
     dump(`cams_${views}x${size}.json`, Buffer.from(JSON.stringify({ views, size, near, far, intrinsics: Array.from(intrinsics), extrinsics: Array.from(extrinsics) })));
     let theirs: { forwardUs: number; forwardBackwardUs: number } | undefined;
     breakdowns.push([`${views} view(s) ${size}x${size}${ours.workItems ? `; work items ${JSON.stringify(ours.workItems)}` : ''}`, ours.stages ?? []]);
@@ -81,23 +87,13 @@ async function main() {
     console.log(`${`${views} view(s) ${size}x${size}`.padEnd(20)} | ${f(ours.forwardUs).padStart(13)} | ${f(ours.forwardBackwardUs).padStart(17)} | ${f(ours.forwardBackwardGraphUs).padStart(29)} | ${f(theirs?.forwardUs).padStart(19)} | ${f(theirs?.forwardBackwardUs).padStart(23)} | ${ratio}`);
   }
   if (sweep.length || gradSweep) {
-    const cams: PinholeCamera[] = orbitCameras(meshBounds(mesh.positions), { views: 4, width: 512 });
-    const intrinsics = Float32Array.from(cams.flatMap((c) => c.intrinsics));
-    const extrinsics = new Float32Array(4 * 12);
-    cams.forEach((c, v) => extrinsics.set(c.extrinsics, 12 * v));
-    const near = cams[0].depthRange![0] * 0.1, far = cams[0].depthRange![1] * 10;
-    console.log('\nsweep, 4 views 512x512 (ours): chunk x bigArea | fwd (us) | fwd+bwd (us) | graph (us) | resolve (us) | raster (us)');
+    console.log('\nsweep, 4 views 512x512 (ours): chunk x bigArea, gradients | fwd (us) | fwd+bwd (us) | graph (us) | resolve (us) | raster (us) | bwd pixels (us) | bwd silhouette edges (us)');
     const runs: [number | undefined, number | undefined, string][] = sweep.map(([c, b]) => [c, b, 'both']);
     if (gradSweep) runs.push([undefined, undefined, 'texture'], [undefined, undefined, 'positions']);
-    for (const [chunk, bigArea, gradients] of runs) for (const [bwdMinBlocks, pdl] of [[3, 1], [3, 0]]) {
-      const r = n.rasterBenchmark({
-        positions: mesh.positions, tri: new Int32Array(mesh.tri.buffer), uvs: mesh.uvs, uvTri: new Int32Array(mesh.uvTri.buffer),
-        intrinsics, extrinsics, width: 512, height: 512, near, far, texture: tex, texWidth: 1024, texHeight: 1024, channels: 3,
-        antialias: true, device: 'cuda', iterations: iters, warmup: 50, chunk, bigArea, gradients, bwdMinBlocks, pdl,
-      });
+    for (const [chunk, bigArea, gradients] of runs) {
+      const r = n.rasterBenchmark({ ...inputs(4, 512), chunk, bigArea, gradients });
       const st = (k: string) => (r.stages ?? []).find((s) => s.stage.includes(k))?.us.toFixed(1) ?? 'n/a';
-      const plain = st('bwd pixels'), sil = st('silhouette edges');
-      console.log(`  ${`${chunk ?? 'default'}x${bigArea ?? 'default'} grads=${gradients} bwdMinBlocks=${bwdMinBlocks} pdl=${pdl}`.padStart(52)} | ${r.forwardUs.toFixed(1)} | ${r.forwardBackwardUs.toFixed(1)} | ${r.forwardBackwardGraphUs?.toFixed(1)} | ${st('resolve')} | ${st('+ raster')} | bwd plain ${plain} | bwd silhouette ${sil}`);
+      console.log(`  ${`${chunk ?? 'default'}x${bigArea ?? 'default'}, ${gradients}`.padStart(28)} | ${r.forwardUs.toFixed(1)} | ${r.forwardBackwardUs.toFixed(1)} | ${r.forwardBackwardGraphUs?.toFixed(1)} | ${st('resolve')} | ${st('+ raster')} | ${st('bwd pixels')} | ${st('silhouette edges')}`);
     }
   }
   for (const [name, stages] of breakdowns) {
