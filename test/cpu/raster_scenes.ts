@@ -1,6 +1,6 @@
 /** Small hand-made scenes shared by the CPU and GPU rasteriser tests. */
 import type { PinholeCamera } from '../../lib/camera';
-import type { RasterMesh, Texture } from '../../lib/raster';
+import { render, type RasterMesh, type RenderOptions, type Texture } from '../../lib/raster';
 
 export function identityCamera(width: number, height: number, f: number, cx = width / 2, cy = height / 2): PinholeCamera {
   return { width, height, intrinsics: [f, f, cx, cy], extrinsics: Float32Array.from([1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0]), eye: [0, 0, 0] };
@@ -112,6 +112,17 @@ export function maskFdScenes(): { mesh: ReturnType<typeof bumpGrid>; cam: Pinhol
     { mesh: bumpGrid(5, 1, 3, 0.3), cam: identityCamera(40, 40, 38, 19.8, 20.35) },
     { mesh: bumpGrid(4, 0.9, 2.8, 0.15), cam: identityCamera(36, 40, 41, 18.1, 20.7) },
   ];
+}
+
+/** wellPosedFd of the weighted mask sum(w * mask) of a maskFdScenes scene, rendered with `o`. */
+export function maskLossFd(sc: { mesh: ReturnType<typeof bumpGrid>; cam: PinholeCamera }, w: ArrayLike<number>, o: RenderOptions) {
+  const npx = sc.cam.width * sc.cam.height;
+  return wellPosedFd(sc.mesh.positions, (x) => {
+    const r = render({ ...sc.mesh, positions: x }, [sc.cam], o);
+    let s = 0;
+    for (let i = 0; i < npx; i++) s += w[i] * r.mask[i];
+    return { triId: r.triId, loss: s };
+  }, 1e-4);
 }
 
 /** A camera-facing unit quad at z = 1 ([-0.5, 0.5]², two triangles): with identityCamera(32, 32, 32, 16, 16) it fills

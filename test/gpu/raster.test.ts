@@ -6,7 +6,7 @@ import { render, renderBackward, interpolate, mipPyramid, type RenderOptions, ty
 import { intrinsicsFromFov, lookAt, meshBounds, orbitCameras, type PinholeCamera } from '../../lib/camera';
 import { readObj, triangulate } from '../../lib/io/obj';
 import { assertClose, relErr, finiteDiff, hasShared, ICT_DIR } from '../helpers';
-import { identityCamera, bumpGrid, randomTexture, hashRand, maskFdScenes, wellPosedFd, keepOnly, frontQuad, checkerboard } from '../cpu/raster_scenes';
+import { identityCamera, bumpGrid, randomTexture, hashRand, maskFdScenes, maskLossFd, keepOnly, frontQuad, checkerboard } from '../cpu/raster_scenes';
 
 async function ictMesh(): Promise<RasterMesh> {
   return triangulate(await readObj(path.join(ICT_DIR, 'generic_neutral_mesh.obj')));
@@ -115,12 +115,7 @@ test('CUDA gradients match the CPU twin and finite differences', () => {
     const an = renderBackward(sc.mesh, [sc.cam], { ...o, device: 'cuda' }, { dMask: w }).dPositions;
     const anCpu = renderBackward(sc.mesh, [sc.cam], { ...o, device: 'cpu' }, { dMask: w }).dPositions;
     assert.ok(relErr(an, anCpu) < 1e-4, `scene ${si}: mask gradient CUDA vs CPU ${relErr(an, anCpu)}`);
-    const { fd, skipped } = wellPosedFd(sc.mesh.positions, (x) => {
-      const r = render({ ...sc.mesh, positions: x }, [sc.cam], { ...o, device: 'cuda' });
-      let s = 0;
-      for (let i = 0; i < npx; i++) s += w[i] * r.mask[i];
-      return { triId: r.triId, loss: s };
-    }, 1e-4);
+    const { fd, skipped } = maskLossFd(sc, w, { ...o, device: 'cuda' });
     const kept = keepOnly(an, skipped);
     assert.ok(skipped.length <= 0.2 * an.length, `scene ${si}: ${skipped.length} of ${an.length} coordinates skipped`);
     assert.ok(Math.hypot(...kept) > 10, `scene ${si}: silhouette gradients must be non-zero on the kept coordinates`);
