@@ -28,6 +28,22 @@ struct CudaInfo {
 CudaInfo queryCuda();
 // Throws E_NO_CUDA_DEVICE with the reason when `Device::CUDA` can't be used.
 void requireCuda();
+
+// The device dispatch of a twin op: `cpuCall` on Device::CPU, else `cudaCall`. In a build without CUDA the CUDA
+// call is not compiled (its functions do not exist) and Device::CUDA throws E_NO_CUDA_DEVICE (requireCuda).
+#if FG_HAVE_CUDA
+#define FG_TWIN_CALL(d, cpuCall, cudaCall) \
+  do {                                    \
+    if ((d) == ::fg::Device::CPU) cpuCall; \
+    else cudaCall;                        \
+  } while (0)
+#else
+#define FG_TWIN_CALL(d, cpuCall, cudaCall) \
+  do {                                    \
+    if ((d) == ::fg::Device::CPU) cpuCall; \
+    else ::fg::requireCuda();             \
+  } while (0)
+#endif
 bool cudaUsable();
 Device parseDevice(const std::string& s);  // "cpu" | "cuda", else E_INVALID_ARGUMENT
 const char* deviceName(Device d);

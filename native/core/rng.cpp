@@ -17,12 +17,7 @@ void rngRawCpu(uint64_t seed, uint64_t stream, uint64_t offset, uint32_t* out, i
 void rngFill(Device d, const RngRequest& r, float* out, int64_t n, StreamHandle s) {
   NvtxRange range("rng/fill");
   FG_CHECK_ARG(n >= 0, "rng: count must be >= 0");
-  if (d == Device::CPU) return rngFillCpu(r, out, n);
-#if FG_HAVE_CUDA
-  rngFillCuda(r, out, n, s);
-#else
-  requireCuda();
-#endif
+  FG_TWIN_CALL(d, rngFillCpu(r, out, n), rngFillCuda(r, out, n, s));
 }
 
 }  // namespace fg

@@ -19,37 +19,19 @@ void accumulateCpu(const AccumulateParams& p) {
 void fillConstant(Device d, float* out, int64_t n, float value, StreamHandle s) {
   NvtxRange range("engines/fill");
   FG_CHECK_ARG(n >= 0, "fillConstant: n must be >= 0");
-  if (d == Device::CPU) return fillConstantCpu(out, n, value);
-#if FG_HAVE_CUDA
-  fillConstantCuda(out, n, value, s);
-#else
-  (void)s;
-  requireCuda();
-#endif
+  FG_TWIN_CALL(d, fillConstantCpu(out, n, value), fillConstantCuda(out, n, value, s));
 }
 
 void cfgCombine(Device d, const CfgCombineParams& p, StreamHandle s) {
   NvtxRange range("engines/cfg_combine");
   FG_CHECK_ARG(p.count >= 0, "cfgCombine: count must be >= 0");
-  if (d == Device::CPU) return cfgCombineCpu(p);
-#if FG_HAVE_CUDA
-  cfgCombineCuda(p, s);
-#else
-  (void)s;
-  requireCuda();
-#endif
+  FG_TWIN_CALL(d, cfgCombineCpu(p), cfgCombineCuda(p, s));
 }
 
 void accumulate(Device d, const AccumulateParams& p, StreamHandle s) {
   NvtxRange range("engines/accumulate");
   FG_CHECK_ARG(p.count >= 0, "accumulate: count must be >= 0");
-  if (d == Device::CPU) return accumulateCpu(p);
-#if FG_HAVE_CUDA
-  accumulateCuda(p, s);
-#else
-  (void)s;
-  requireCuda();
-#endif
+  FG_TWIN_CALL(d, accumulateCpu(p), accumulateCuda(p, s));
 }
 
 }  // namespace engines

@@ -40,13 +40,7 @@ void targetDenoise(Device d, const TargetDenoiseParams& p, StreamHandle s) {
   NvtxRange range("engines/target_denoise");
   FG_CHECK_ARG(p.count >= 0, "targetDenoise: count must be >= 0");
   FG_CHECK_ARG(p.alphaBar > 0.f && p.alphaBar < 1.f, "targetDenoise: alphaBar must be in (0, 1), got " + std::to_string(p.alphaBar));
-  if (d == Device::CPU) return targetDenoiseCpu(p);
-#if FG_HAVE_CUDA
-  targetDenoiseCuda(p, s);
-#else
-  (void)s;
-  requireCuda();
-#endif
+  FG_TWIN_CALL(d, targetDenoiseCpu(p), targetDenoiseCuda(p, s));
 }
 
 void TargetDenoiser::predict(const DenoiseRequest& r, Workspace& ws, StreamHandle stream) {
@@ -110,25 +104,13 @@ void poolEncode(Device d, const PoolEncodeParams& p, StreamHandle s) {
   FG_CHECK_ARG(p.n > 0 && p.height > 0 && p.width > 0, "pooling codec: n, height and width must be > 0");
   FG_CHECK_ARG(p.height % kPoolFactor == 0 && p.width % kPoolFactor == 0,
                "pooling codec: image height and width must be multiples of 8, got " + std::to_string(p.height) + "x" + std::to_string(p.width));
-  if (d == Device::CPU) return poolEncodeCpu(p);
-#if FG_HAVE_CUDA
-  poolEncodeCuda(p, s);
-#else
-  (void)s;
-  requireCuda();
-#endif
+  FG_TWIN_CALL(d, poolEncodeCpu(p), poolEncodeCuda(p, s));
 }
 
 void poolDecode(Device d, const PoolDecodeParams& p, StreamHandle s) {
   NvtxRange range("engines/pool_decode");
   FG_CHECK_ARG(p.n > 0 && p.height > 0 && p.width > 0, "pooling codec: n, height and width must be > 0");
-  if (d == Device::CPU) return poolDecodeCpu(p);
-#if FG_HAVE_CUDA
-  poolDecodeCuda(p, s);
-#else
-  (void)s;
-  requireCuda();
-#endif
+  FG_TWIN_CALL(d, poolDecodeCpu(p), poolDecodeCuda(p, s));
 }
 
 PoolingCodec::PoolingCodec(Device d, float scale, Upsample up) : dev_(d), scale_(scale), up_(up), maps_(poolingMaps(scale)) {}

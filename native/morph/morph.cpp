@@ -441,26 +441,14 @@ void vertexNormalsBackward(Device d, const MeshView& mesh, const float* pos, con
   NvtxRange range("morph/normals_backward");
   checkMesh(mesh);
   FG_CHECK_ARG(scratch, "vertexNormalsBackward: a scratch buffer of V*3 floats is required");
-  if (d == Device::CPU) return normalsBackwardCpu(mesh, pos, dNormals, dPos, scratch);
-#if FG_HAVE_CUDA
-  cuda::normalsBackward(mesh, pos, dNormals, dPos, deterministic, scratch, s);
-#else
-  (void)deterministic; (void)s;
-  requireCuda();
-#endif
+  FG_TWIN_CALL(d, normalsBackwardCpu(mesh, pos, dNormals, dPos, scratch), cuda::normalsBackward(mesh, pos, dNormals, dPos, deterministic, scratch, s));
 }
 
 void blendForward(Device d, int64_t N, int64_t stride, int Kall, const uint16_t* basis, const float* templ, const float* cA, int KA,
                   const float* cB, float* out, StreamHandle s) {
   NvtxRange range("morph/blend_forward");
   FG_CHECK_ARG(stride >= N && stride % 8 == 0, "blendForward: stride must be >= N and a multiple of 8");
-  if (d == Device::CPU) return blendForwardCpu(N, stride, Kall, basis, templ, cA, KA, cB, out);
-#if FG_HAVE_CUDA
-  cuda::blendForward(N, stride, Kall, basis, templ, cA, KA, cB, out, s);
-#else
-  (void)s;
-  requireCuda();
-#endif
+  FG_TWIN_CALL(d, blendForwardCpu(N, stride, Kall, basis, templ, cA, KA, cB, out), cuda::blendForward(N, stride, Kall, basis, templ, cA, KA, cB, out, s));
 }
 
 size_t blendBackwardScratch(Device d, int64_t N, int Kall) { return blendBlocksFor(d, N) * size_t(Kall); }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 #include <vector>
+#include "core/device.hpp"
 #include "core/error.hpp"
 #include "core/nvtx.hpp"
 #include "core/parallel.hpp"
@@ -11,14 +12,6 @@
 
 namespace fg {
 namespace raster {
-
-namespace {
-void requireCudaDevice() {
-#if !FG_HAVE_CUDA
-  fail(ErrorCode::NoCudaDevice, "raster: this addon was built without CUDA");
-#endif
-}
-}  // namespace
 
 // ---- topology -------------------------------------------------------------------------------------------------
 
@@ -31,7 +24,7 @@ RasterContext::RasterContext(Device device, const int32_t* hostTri, int numTrian
     if (hostTri[i] < 0 || hostTri[i] >= numVertices)
       fail(ErrorCode::InvalidArgument, "tri: index " + std::to_string(hostTri[i]) + " at triangle " + std::to_string(i / 3) +
                                            " is outside [0, " + std::to_string(numVertices) + ")");
-  if (device == Device::CUDA) requireCudaDevice();
+  if (device == Device::CUDA) requireCuda();
   // adjacency: sort the 3T directed edges by their undirected key
   std::vector<std::pair<uint64_t, int32_t>> edges(size_t(numTriangles) * 3);
   for (int t = 0; t < numTriangles; ++t)
@@ -208,13 +201,7 @@ void buildMipPyramid(Device d, const float* texture, int texWidth, int texHeight
   FG_CHECK_ARG(texWidth >= 1 && texHeight >= 1 && channels >= 1, "texture: expected width, height, channels >= 1");
   FG_CHECK_ARG(maxLevels >= 0, "mipLevels: expected >= 0");
   const int L = mipCount(texWidth, texHeight, maxLevels);
-  if (d == Device::CPU) return mipBuildCpu(texture, texWidth, texHeight, channels, L, pyramid);
-#if FG_HAVE_CUDA
-  mipBuildCuda(texture, texWidth, texHeight, channels, L, pyramid, s);
-#else
-  (void)s;
-  requireCudaDevice();
-#endif
+  FG_TWIN_CALL(d, mipBuildCpu(texture, texWidth, texHeight, channels, L, pyramid), mipBuildCuda(texture, texWidth, texHeight, channels, L, pyramid, s));
 }
 
 // ---- forward --------------------------------------------------------------------------------------------------
@@ -236,20 +223,13 @@ RenderState RasterContext::forward(const RenderParams& p, const RenderOutputs& o
   st.triGeom = ws.alloc<float>(size_t(p.numViews) * p.numTriangles * 12);
   st.silhouetteBits = ws.alloc<uint32_t>(size_t(p.numViews) * k.silWords);
   if (wantColor) st.triUv = ws.alloc<float>(size_t(p.numTriangles) * 8);
-  if (p.antialias) st.aaCode = ws.alloc<uint8_t>(size_t(pix));
-  if (p.antialias && dev_ == Device::CUDA) st.silhouetteList = ws.alloc<uint32_t>(size_t(pix));
   if (p.antialias) {
+    st.aaCode = ws.alloc<uint8_t>(size_t(pix));
+    if (dev_ == Device::CUDA) st.silhouetteList = ws.alloc<uint32_t>(size_t(pix));
     st.aaAlpha = ws.alloc<float>(size_t(pix) * 4);
     st.preShade = ws.alloc<float>(size_t(pix) * (wantColor ? p.channels + 1 : 1));
   }
   Box* boxes = ws.alloc<Box>(size_t(p.numViews) * p.numTriangles);
-  int* queue = nullptr;
-  int2_t* chunks = nullptr;
-  const int64_t chunkCap = chunkListCapacity(int64_t(p.numViews) * p.numTriangles, pix);
-  if (dev_ == Device::CUDA) {
-    queue = ws.alloc<int>(size_t(p.numViews) * p.numTriangles);
-    chunks = ws.alloc<int2_t>(size_t(chunkCap));
-  }
   int* counter = ws.alloc<int>(3);
   if (dev_ == Device::CUDA) st.counters = counter;
   st.hasColor = wantColor;
@@ -276,13 +256,13 @@ RenderState RasterContext::forward(const RenderParams& p, const RenderOutputs& o
   } else {
 #if FG_HAVE_CUDA
     ForwardScratch s;
-    s.queue = queue;
-    s.chunks = chunks;
-    s.chunkCapacity = chunkCap;
+    s.queue = ws.alloc<int>(size_t(p.numViews) * p.numTriangles);
+    s.chunkCapacity = chunkListCapacity(int64_t(p.numViews) * p.numTriangles, pix);
+    s.chunks = ws.alloc<int2_t>(size_t(s.chunkCapacity));
     s.counter = counter;
     forwardCuda(k, s, stream);
 #else
-    requireCudaDevice();
+    requireCuda();
 #endif
   }
   return st;
@@ -370,12 +350,12 @@ void RasterContext::backward(const RenderParams& p, const RenderState& st, const
     // nothing rendered with a texture: its gradient is zero
   }
   if (dev_ == Device::CPU) {
-    backwardCpu(k, withNormals, false);
+    backwardCpu(k, withNormals, texConvert);  // (texConvert: CUDA's fixed-point textures only; false here)
   } else {
 #if FG_HAVE_CUDA
     backwardCuda(k, withNormals, texConvert, texElems, stream);
 #else
-    requireCudaDevice();
+    requireCuda();
 #endif
   }
 }
@@ -485,24 +465,12 @@ void checkInterp(const InterpolateParams& p) {
 void interpolate(Device d, const InterpolateParams& p, float* out, StreamHandle s) {
   NvtxRange range("raster/interpolate");
   checkInterp(p);
-  if (d == Device::CPU) return interpolateCpu(p, out);
-#if FG_HAVE_CUDA
-  interpolateCuda(p, out, s);
-#else
-  (void)s;
-  requireCudaDevice();
-#endif
+  FG_TWIN_CALL(d, interpolateCpu(p, out), interpolateCuda(p, out, s));
 }
 void interpolateBackward(Device d, const InterpolateParams& p, const float* dOut, float* dAttr, StreamHandle s) {
   NvtxRange range("raster/interpolateBackward");
   checkInterp(p);
-  if (d == Device::CPU) return interpolateBackwardCpu(p, dOut, dAttr);
-#if FG_HAVE_CUDA
-  interpolateBackwardCuda(p, dOut, dAttr, s);
-#else
-  (void)s;
-  requireCudaDevice();
-#endif
+  FG_TWIN_CALL(d, interpolateBackwardCpu(p, dOut, dAttr), interpolateBackwardCuda(p, dOut, dAttr, s));
 }
 
 }  // namespace raster

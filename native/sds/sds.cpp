@@ -78,13 +78,7 @@ void sdsNoiseCpu(const SdsNoiseParams& p) {
 void sdsNoise(Device d, const SdsNoiseParams& p, StreamHandle s) {
   NvtxRange range("sds/noise");
   checkNoise(d, p);
-  if (d == Device::CPU) return sdsNoiseCpu(p);
-#if FG_HAVE_CUDA
-  sdsNoiseCuda(p, s);
-#else
-  (void)s;
-  requireCuda();
-#endif
+  FG_TWIN_CALL(d, sdsNoiseCpu(p), sdsNoiseCuda(p, s));
 }
 
 // ---------------- sdsGrad
@@ -151,13 +145,7 @@ void sdsGradCpu(const SdsGradParams& p) {
 void sdsGrad(Device d, const SdsGradParams& p, StreamHandle s) {
   NvtxRange range("sds/grad");
   checkGrad(d, p);
-  if (d == Device::CPU) return sdsGradCpu(p);
-#if FG_HAVE_CUDA
-  sdsGradCuda(p, s);
-#else
-  (void)s;
-  requireCuda();
-#endif
+  FG_TWIN_CALL(d, sdsGradCpu(p), sdsGradCuda(p, s));
 }
 
 // ---------------- sdsImageLoss
@@ -184,13 +172,7 @@ void sdsImageLoss(Device d, const SdsImageLossParams& p, StreamHandle s) {
   FG_CHECK_ARG(p.n == 0 || (p.render && p.target && p.grad), "render, target, grad: required");
   FG_CHECK_ARG(std::isfinite(p.weight), "weight: expected a finite number");
   if (d == Device::CUDA && p.loss) FG_CHECK_ARG(p.scratch.counters && p.scratch.partials, "scratch: required on CUDA for the loss value");
-  if (d == Device::CPU) return sdsImageLossCpu(p);
-#if FG_HAVE_CUDA
-  sdsImageLossCuda(p, s);
-#else
-  (void)s;
-  requireCuda();
-#endif
+  FG_TWIN_CALL(d, sdsImageLossCpu(p), sdsImageLossCuda(p, s));
 }
 
 // ---------------- path (c): linear latent <-> RGB
@@ -248,13 +230,7 @@ void latentRgb(Device d, const LatentRgbParams& p, StreamHandle s) {
   FG_CHECK_ARG(p.factor >= 1 && p.factor <= 64, "factor: expected an integer in [1, 64], got " + std::to_string(p.factor));
   FG_CHECK_ARG(p.in && p.out, "input, output: required");
   FG_CHECK_ARG(int(p.op) >= 0 && int(p.op) <= 2, "op: expected 'decode', 'encode' or 'encodeBackward'");
-  if (d == Device::CPU) return latentRgbCpu(p);
-#if FG_HAVE_CUDA
-  latentRgbCuda(p, s);
-#else
-  (void)s;
-  requireCuda();
-#endif
+  FG_TWIN_CALL(d, latentRgbCpu(p), latentRgbCuda(p, s));
 }
 
 }  // namespace sds
