@@ -267,20 +267,25 @@ FG_HDI void chainBackwardLink(int j, const int32_t* parents, const float* tape, 
 }
 
 // ---------------------------------------------------------------- skinning + rigid, one vertex
-// u = sum_j w_j (A_j [p;1]) (or u = p when J == 0); out = s R u + t.
-FG_HDI void skinVertex(int J, const float* A, const float* w, const float* p, const float* rigid, float* u, float* out) {
+// The linear-blend-skinned point u = sum_j w_j (A_j [p;1]) (u = p when J == 0), with the blended transform T (when
+// J > 0; the backward needs it).
+FG_HDI void skinBlend(int J, const float* A, const float* w, const float* p, float* u, float* T) {
   if (J == 0) {
     u[0] = p[0]; u[1] = p[1]; u[2] = p[2];
-  } else {
-    float T[12];
-    for (int i = 0; i < 12; ++i) T[i] = 0.f;
-    for (int j = 0; j < J; ++j) {
-      float wj = w[j];
-      if (wj == 0.f) continue;
-      for (int i = 0; i < 12; ++i) T[i] += wj * A[12 * j + i];
-    }
-    for (int r = 0; r < 3; ++r) u[r] = T[r * 4] * p[0] + T[r * 4 + 1] * p[1] + T[r * 4 + 2] * p[2] + T[r * 4 + 3];
+    return;
   }
+  for (int i = 0; i < 12; ++i) T[i] = 0.f;
+  for (int j = 0; j < J; ++j) {
+    float wj = w[j];
+    if (wj == 0.f) continue;
+    for (int i = 0; i < 12; ++i) T[i] += wj * A[12 * j + i];
+  }
+  for (int r = 0; r < 3; ++r) u[r] = T[r * 4] * p[0] + T[r * 4 + 1] * p[1] + T[r * 4 + 2] * p[2] + T[r * 4 + 3];
+}
+// u = skinBlend(...); out = s R u + t.
+FG_HDI void skinVertex(int J, const float* A, const float* w, const float* p, const float* rigid, float* u, float* out) {
+  float T[12];
+  skinBlend(J, A, w, p, u, T);
   float Ru[3];
   matvec3(rigid, u, Ru);
   for (int i = 0; i < 3; ++i) out[i] = rigid[9] * Ru[i] + rigid[10 + i];
@@ -293,17 +298,7 @@ template <typename Emit>
 FG_HDI void skinVertexBackward(int J, const float* A, const float* w, const float* p, const float* rigid, const float* g, float* dp,
                                Emit&& emit) {
   float u[3], T[12];
-  if (J == 0) {
-    u[0] = p[0]; u[1] = p[1]; u[2] = p[2];
-  } else {
-    for (int i = 0; i < 12; ++i) T[i] = 0.f;
-    for (int j = 0; j < J; ++j) {
-      float wj = w[j];
-      if (wj == 0.f) continue;
-      for (int i = 0; i < 12; ++i) T[i] += wj * A[12 * j + i];
-    }
-    for (int r = 0; r < 3; ++r) u[r] = T[r * 4] * p[0] + T[r * 4 + 1] * p[1] + T[r * 4 + 2] * p[2] + T[r * 4 + 3];
-  }
+  skinBlend(J, A, w, p, u, T);
   const float s = rigid[9];
   for (int r = 0; r < 3; ++r)
     for (int c = 0; c < 3; ++c) emit(r * 3 + c, s * g[r] * u[c]);
