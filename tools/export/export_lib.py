@@ -68,33 +68,26 @@ class ControlNetWrapper(torch.nn.Module):
         return tuple(d.to(self.residual_dtype) for d in down) + (mid.to(self.residual_dtype),)
 
 
-def _vae_shift(vae):
-    s = getattr(vae.config, "shift_factor", None)
-    return float(s) if s else 0.0
+class _VaeWrapper(torch.nn.Module):
+    """A VAE with its dtype and latent scaling (scaling_factor, and shift_factor where the VAE has one)."""
 
-
-class VaeEncoderWrapper(torch.nn.Module):
     def __init__(self, vae):
         super().__init__()
         self.vae = vae
         self.dtype = next(vae.parameters()).dtype
         self.scale = float(vae.config.scaling_factor)
-        self.shift = _vae_shift(vae)
+        shift = getattr(vae.config, "shift_factor", None)
+        self.shift = float(shift) if shift else 0.0
 
+
+class VaeEncoderWrapper(_VaeWrapper):
     def forward(self, images):
         x = (images * 2.0 - 1.0).to(self.dtype)
         mean = self.vae.encode(x).latent_dist.mean
         return ((mean.to(torch.float32) - self.shift) * self.scale)
 
 
-class VaeDecoderWrapper(torch.nn.Module):
-    def __init__(self, vae):
-        super().__init__()
-        self.vae = vae
-        self.dtype = next(vae.parameters()).dtype
-        self.scale = float(vae.config.scaling_factor)
-        self.shift = _vae_shift(vae)
-
+class VaeDecoderWrapper(_VaeWrapper):
     def forward(self, latent):
         z = (latent / self.scale + self.shift).to(self.dtype)
         img = self.vae.decode(z, return_dict=False)[0].to(torch.float32)
