@@ -1,8 +1,11 @@
 /**
  * Rasteriser benchmark: ours (CUDA) vs nvdiffrast (through PyTorch) on the same inputs.
  *
- *   node --import tsx bench/raster.ts [MESH.obj] [--iters N] [--no-nvdiffrast] [--sweep 16x1024,8x1024] [--gradients]
+ *   node --import tsx bench/raster.ts [MESH.obj] [--iters N] [--no-nvdiffrast] [--sweep 16x1024,8x1024] [--gradients] [--no-pdl] [--mask] [--warmup N]
  *
+ * --mask: also render the mask (not part of nvdiffrast's chain; off by default).
+ * --no-pdl: launch the forward's kernels without programmatic dependent launch (diagnostics); --warmup N: untimed
+ * iterations before each timing (default 50).
  * --gradients: also time the 4x512² backward with only texel or only position gradients (diagnostics).
  * --sweep tries launch tunings of the chunked raster on the 4x512² case, after the table (ours only): CHUNKxBIG =
  * pixels per work item x the pixel-box area above which a triangle goes to the block-per-triangle queue.
@@ -39,7 +42,12 @@ async function main() {
   const saIdx = args.indexOf('--sweep');
   const sweep = saIdx >= 0 ? args[saIdx + 1].split(',').map((s) => s.split('x').map(Number)) : [];
   const gradSweep = args.includes('--gradients');
-  const meshFile = args.find((a, i) => !a.startsWith('--') && (itIdx < 0 || i !== itIdx + 1) && (saIdx < 0 || i !== saIdx + 1)) ?? process.env.FACEG2E_BENCH_MESH ?? path.resolve(process.env.FACEG2E_SHARED_DIR ?? path.resolve(__dirname, '..', '..', 'shared'), 'models', 'ict-facekit-light', 'generic_neutral_mesh.obj');
+  const pdl = args.includes('--no-pdl') ? 0 : undefined;
+  const mask = args.includes('--mask');
+  const wuIdx = args.indexOf('--warmup');
+  const warmup = wuIdx >= 0 ? Number(args[wuIdx + 1]) : 50;
+  const valueAt = new Set([itIdx, saIdx, wuIdx].filter((i) => i >= 0).map((i) => i + 1));
+  const meshFile = args.find((a, i) => !a.startsWith('--') && !valueAt.has(i)) ?? process.env.FACEG2E_BENCH_MESH ?? path.resolve(process.env.FACEG2E_SHARED_DIR ?? path.resolve(__dirname, '..', '..', 'shared'), 'models', 'ict-facekit-light', 'generic_neutral_mesh.obj');
   const mesh = triangulate(await readObj(meshFile));
   const T = mesh.tri.length / 3;
   const P = mesh.positions.length / 3;
@@ -64,7 +72,7 @@ async function main() {
     return {
       positions: mesh.positions, tri: new Int32Array(mesh.tri.buffer), uvs: mesh.uvs, uvTri: new Int32Array(mesh.uvTri.buffer),
       intrinsics, extrinsics, width: size, height: size, near, far, texture: tex, texWidth: 1024, texHeight: 1024, channels: 3,
-      antialias: true, device: 'cuda', iterations: iters, warmup: 50,
+      antialias: true, device: 'cuda', iterations: iters, warmup, pdl, mask,
     };
   };
   const breakdowns: [string, Stage[]][] = [];

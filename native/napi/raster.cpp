@@ -300,10 +300,10 @@ Napi::Value rasterInterpolateBackward(const Napi::CallbackInfo& info) {
   FGN_CATCH(env)
 }
 
-// rasterBenchmark(o: render inputs with texture, iterations?, warmup?, deterministic?, chunk?, bigArea?, bwdMinBlocks?, pdl?, gradients?)
+// rasterBenchmark(o: render inputs with texture, iterations?, warmup?, deterministic?, chunk?, bigArea?, bwdMinBlocks?, pdl?, gradients?, mask?)
 //   -> { forwardUs, forwardBackwardUs, forwardBackwardGraphUs, stages: [{ stage, us }] } (stages: mean per-stage time of one fwd+bwd)
 // CUDA only: everything is staged once; each iteration renders color (rasterise + UV interpolation +
-// bilinear texture + antialiasing, plus the mask) and, for forwardBackwardUs, back-propagates a fixed
+// bilinear texture + antialiasing; the mask too with mask: true) and, for forwardBackwardUs, back-propagates a fixed
 // upstream color gradient to positions and texels. Timed with CUDA events around the enqueued loop.
 Napi::Value rasterBenchmark(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -340,7 +340,8 @@ Napi::Value rasterBenchmark(const Napi::CallbackInfo& info) {
   fg::Workspace ws(in.dev, RasterContext::workspaceBytes(p));
   fg::raster::RenderOutputs out;
   out.color = color.data();
-  out.mask = mask.data();
+  // nvdiffrast's chain (rasterise, interpolate, texture, antialias) has no mask output; mask: true adds ours
+  out.mask = getBool(o, "mask", false) ? mask.data() : nullptr;
   fg::raster::RenderGrads g;
   g.dColor = dColor.data();
   // which gradients the backward computes (diagnostics: "both" is the benchmark's workload)

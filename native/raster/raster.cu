@@ -464,6 +464,7 @@ struct SideStream {
   cudaStream_t s = nullptr;
   cudaEvent_t fork = nullptr, join = nullptr;
   int device = -1;
+  int priority = 0;  // the stream's (the highest); its kernels also carry it as a launch attribute, for graphs
   ~SideStream() {
     if (fork) cudaEventDestroy(fork);
     if (join) cudaEventDestroy(join);
@@ -481,7 +482,12 @@ SideStream& sideStream() {  // (also called by prepareSideStreamCuda, before any
     ss = SideStream();
   }
   if (!ss.s) {
-    FG_CUDA_CHECK(cudaStreamCreateWithFlags(&ss.s, cudaStreamNonBlocking));
+    // the highest priority: its blocks are dispatched ahead of the main stream's pending ones (a side pass
+    // launched beside a big kernel would otherwise wait for that kernel's last blocks)
+    int least = 0, greatest = 0;
+    FG_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
+    FG_CUDA_CHECK(cudaStreamCreateWithPriority(&ss.s, cudaStreamNonBlocking, greatest));
+    ss.priority = greatest;
     FG_CUDA_CHECK(cudaEventCreateWithFlags(&ss.fork, cudaEventDisableTiming));
     FG_CUDA_CHECK(cudaEventCreateWithFlags(&ss.join, cudaEventDisableTiming));
     ss.device = dev;
@@ -503,7 +509,17 @@ void backwardCuda(const Kern& k, bool withNormals, bool texConvert, int64_t texE
     side = &sideStream();
     FG_CUDA_CHECK(cudaEventRecord(side->fork, st));
     FG_CUDA_CHECK(cudaStreamWaitEvent(side->s, side->fork, 0));
-    kAaEdges<<<kListBlocks, kListThreads, 0, side->s>>>(k);
+    // (the priority as a launch attribute too: a captured graph keeps it per node, see timeCudaGraphUs)
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(kListBlocks);
+    cfg.blockDim = dim3(kListThreads);
+    cfg.stream = side->s;
+    cudaLaunchAttribute attr[1];
+    attr[0].id = cudaLaunchAttributePriority;
+    attr[0].val.priority = side->priority;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+    FG_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kAaEdges, k));
     FG_CUDA_CHECK_LAUNCH();
     FG_CUDA_CHECK(cudaEventRecord(side->join, side->s));
   }
@@ -561,7 +577,8 @@ double timeCudaGraphUs(const std::function<void()>& body, int warmup, int iters,
     throw;
   }
   FG_CUDA_CHECK(cudaStreamEndCapture(st, &graph));
-  FG_CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0));
+  // (per-node priorities: the backward's side-stream kernels run ahead of the main stream's pending blocks)
+  FG_CUDA_CHECK(cudaGraphInstantiateWithFlags(&exec, graph, cudaGraphInstantiateFlagUseNodePriority));
   double us = 0.0;
   try {
     us = timeCudaUs([&] { FG_CUDA_CHECK(cudaGraphLaunch(exec, st)); }, warmup, iters, stream);
