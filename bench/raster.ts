@@ -1,8 +1,11 @@
 /**
  * Rasteriser benchmark: ours (CUDA) vs nvdiffrast (through PyTorch) on the same inputs.
  *
- *   node --import tsx bench/raster.ts [MESH.obj] [--iters N] [--no-nvdiffrast] [--sweep 16x1024,8x1024] [--gradients] [--no-pdl] [--mask] [--warmup N]
+ *   node --import tsx bench/raster.ts [MESH.obj] [--iters N] [--no-nvdiffrast] [--sweep 16x1024,8x1024] [--gradients] [--no-pdl] [--mask] [--mip] [--deterministic] [--warmup N] [--set KEY=N,...]
  *
+ * --set KEY=N,...: other numeric options of rasterBenchmark (tuning knobs, e.g. bwdMipMinBlocks=3).
+ * --deterministic: our backward in deterministic mode (64-bit fixed-point atomics; nvdiffrast has none).
+ * --mip: trilinear mip-mapped texture lookups on both sides (ours: mip: true; nvdiffrast: linear-mipmap-linear).
  * --mask: also render the mask (not part of nvdiffrast's chain; off by default).
  * --no-pdl: launch the forward's kernels without programmatic dependent launch (diagnostics); --warmup N: untimed
  * iterations before each timing (default 50).
@@ -44,9 +47,13 @@ async function main() {
   const gradSweep = args.includes('--gradients');
   const pdl = args.includes('--no-pdl') ? 0 : undefined;
   const mask = args.includes('--mask');
+  const mip = args.includes('--mip');
+  const deterministic = args.includes('--deterministic');
   const wuIdx = args.indexOf('--warmup');
+  const setIdx = args.indexOf('--set');
+  const extra: Record<string, number> = Object.fromEntries(setIdx >= 0 ? args[setIdx + 1].split(',').map((kv) => { const [k, v] = kv.split('='); return [k, Number(v)]; }) : []);
   const warmup = wuIdx >= 0 ? Number(args[wuIdx + 1]) : 50;
-  const valueAt = new Set([itIdx, saIdx, wuIdx].filter((i) => i >= 0).map((i) => i + 1));
+  const valueAt = new Set([itIdx, saIdx, wuIdx, setIdx].filter((i) => i >= 0).map((i) => i + 1));
   const meshFile = args.find((a, i) => !a.startsWith('--') && !valueAt.has(i)) ?? process.env.FACEG2E_BENCH_MESH ?? path.resolve(process.env.FACEG2E_SHARED_DIR ?? path.resolve(__dirname, '..', '..', 'shared'), 'models', 'ict-facekit-light', 'generic_neutral_mesh.obj');
   const mesh = triangulate(await readObj(meshFile));
   const T = mesh.tri.length / 3;
@@ -60,7 +67,7 @@ async function main() {
   dump('uvs.f32', mesh.uvs);
   dump('uvTri.i32', new Int32Array(mesh.uvTri.buffer, mesh.uvTri.byteOffset, mesh.uvTri.length));
   dump('texture.f32', tex);
-  console.log(`mesh ${path.basename(meshFile)}: ${P} vertices, ${T} triangles; texture 1024x1024x3; ${iters} iterations`);
+  console.log(`mesh ${path.basename(meshFile)}: ${P} vertices, ${T} triangles; texture 1024x1024x3${mip ? ', trilinear mip-mapped' : ', bilinear'}${mask ? ', with the mask' : ''}${deterministic ? ', ours deterministic' : ''}; ${iters} iterations`);
   console.log('case                 | ours fwd (us) | ours fwd+bwd (us) | ours fwd+bwd, CUDA graph (us) | nvdiffrast fwd (us) | nvdiffrast fwd+bwd (us) | speed-up fwd+bwd (graph)');
   // the benchmark's inputs for `views` orbit cameras at size x size
   const inputs = (views: number, size: number) => {
@@ -72,7 +79,7 @@ async function main() {
     return {
       positions: mesh.positions, tri: new Int32Array(mesh.tri.buffer), uvs: mesh.uvs, uvTri: new Int32Array(mesh.uvTri.buffer),
       intrinsics, extrinsics, width: size, height: size, near, far, texture: tex, texWidth: 1024, texHeight: 1024, channels: 3,
-      antialias: true, device: 'cuda', iterations: iters, warmup, pdl, mask,
+      antialias: true, device: 'cuda', iterations: iters, warmup, pdl, mask, mip, deterministic, ...extra,
     };
   };
   const breakdowns: [string, Stage[]][] = [];
@@ -83,7 +90,7 @@ async function main() {
     dump(`cams_${views}x${size}.json`, Buffer.from(JSON.stringify({ views, size, near, far, intrinsics: Array.from(intrinsics), extrinsics: Array.from(extrinsics) })));
     let theirs: { forwardUs: number; forwardBackwardUs: number } | undefined;
     breakdowns.push([`${views} view(s) ${size}x${size}${ours.workItems ? `; work items ${JSON.stringify(ours.workItems)}` : ''}`, ours.stages ?? []]);
-    const py = noBaseline ? { status: 1, stdout: '', stderr: 'skipped (--no-nvdiffrast)', error: undefined } : spawnSync(process.env.PYTHON ?? 'python3', [path.join(__dirname, 'raster_nvdiffrast.py'), work, `cams_${views}x${size}.json`, String(iters)], { encoding: 'utf8' });
+    const py = noBaseline ? { status: 1, stdout: '', stderr: 'skipped (--no-nvdiffrast)', error: undefined } : spawnSync(process.env.PYTHON ?? 'python3', [path.join(__dirname, 'raster_nvdiffrast.py'), work, `cams_${views}x${size}.json`, String(iters), ...(mip ? ['mip'] : [])], { encoding: 'utf8' });
     if (py.status === 0) {
       const line = py.stdout.trim().split('\n').pop() ?? '';
       try { theirs = JSON.parse(line); } catch { /* reported below */ }

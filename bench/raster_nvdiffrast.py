@@ -1,9 +1,11 @@
 """nvdiffrast baseline for bench/raster.ts (same mesh, cameras, texture and workload).
 
-Usage: python3 bench/raster_nvdiffrast.py WORKDIR CAMS.json ITERS   (WORKDIR written by bench/raster.ts)
+Usage: python3 bench/raster_nvdiffrast.py WORKDIR CAMS.json ITERS [mip]   (WORKDIR written by bench/raster.ts)
 Prints one JSON line: {"forwardUs": ..., "forwardBackwardUs": ...}.
 Workload per iteration: world->clip transform, rasterize, interpolate UVs, bilinear texture, antialias;
-the backward pass propagates a fixed color gradient to positions and the texture.
+the backward pass propagates a fixed color gradient to positions and the texture. With "mip": trilinear
+mip-mapped texture lookups (filter_mode linear-mipmap-linear, UV derivatives from the rasteriser), the mip stack
+rebuilt every iteration (the texture is a trained parameter).
 """
 import json
 import os
@@ -20,6 +22,7 @@ def load(work, name, dtype, shape):
 
 def main():
     work, cams_file, iters = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    mip = len(sys.argv) > 4 and sys.argv[4] == "mip"
     cams = json.load(open(os.path.join(work, cams_file)))
     V, S, near, far = cams["views"], cams["size"], cams["near"], cams["far"]
     pos = load(work, "positions.f32", np.float32, (-1, 3))
@@ -52,9 +55,13 @@ def main():
     def forward():
         ph = torch.cat([pos_p, ones], 1)
         clip = torch.einsum("vij,pj->vpi", mvp, ph).contiguous()
-        rast, _ = dr.rasterize(glctx, clip, tri, resolution=[S, S])
-        uv, _ = dr.interpolate(uvs[None], rast, uv_tri)
-        color = dr.texture(tex_p, uv.expand(V, -1, -1, -1) if uv.shape[0] != V else uv, filter_mode="linear")
+        rast, rast_db = dr.rasterize(glctx, clip, tri, resolution=[S, S])
+        if mip:
+            uv, uv_da = dr.interpolate(uvs[None], rast, uv_tri, rast_db=rast_db, diff_attrs="all")
+            color = dr.texture(tex_p, uv, uv_da, filter_mode="linear-mipmap-linear")
+        else:
+            uv, _ = dr.interpolate(uvs[None], rast, uv_tri)
+            color = dr.texture(tex_p, uv.expand(V, -1, -1, -1) if uv.shape[0] != V else uv, filter_mode="linear")
         return dr.antialias(color, rast, clip, tri)
 
     def fwd_only():

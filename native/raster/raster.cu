@@ -9,6 +9,7 @@
 // atomics; the position chain goes to per-(view, triangle) edge accumulators through warp-aggregated atomics),
 // then per-vertex gathers (vertex normals, positions): no per-vertex atomics. No allocation, no synchronisation.
 #include <cuda_runtime.h>
+#include <algorithm>
 #include <atomic>
 #include <utility>
 #include "core/cuda_check.hpp"
@@ -280,10 +281,56 @@ __global__ void __launch_bounds__(kListThreads) kResolveBlend(Kern k) {
   pdlWait();
   forBlendedListed(k, [&](int v, int x, int y, int code) { resolveBlendPixel(k, v, x, y, code); });
 }
-// One level of the mip pyramid from the level above it.
+// One level of the mip pyramid from the level above it (textures of more than kMipFusedChannels channels).
 __global__ void kMipDown(const float* src, int sw, int sh, float* dst, int dw, int C, int64_t n) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) mipDownElem(src, sw, sh, dst, dw, C, i);
+}
+// Levels s+1 .. s+n (n <= kMipFusedLevels) of the pyramid in one launch: a block takes a 2^n x 2^n region of level
+// s and halves it level by level through shared memory, each element with mipDownElem's arithmetic (so the
+// pyramid is bit-identical to the CPU twin's). A region's clamped children never leave it: its origin at every
+// level is even, and a clamp only maps to the last row/column of the level.
+constexpr int kMipFusedLevels = 5, kMipFusedChannels = 4, kMipThreads = 256;
+constexpr int kMipHalf = 1 << (kMipFusedLevels - 1);  // side of the block's region at level s+1
+__global__ void __launch_bounds__(kMipThreads) kMipBuild(const float* src, float* pyr, MipTable t, int C, int s, int n) {
+  __shared__ float buf[2][kMipHalf * kMipHalf * kMipFusedChannels];
+  const int R = 1 << n;
+  int pw = 0, pbuf = -1;  // the previous level's region width in shared memory (pbuf < 0: read src, level s)
+  for (int j = 1; j <= n; ++j) {
+    const int l = s + j;
+    const int sw = t.w[l - 1], sh = t.h[l - 1], dw = t.w[l], dh = t.h[l];
+    const int px = int(blockIdx.x) * (R >> (j - 1)), py = int(blockIdx.y) * (R >> (j - 1));  // previous level's origin
+    const int ox = int(blockIdx.x) * (R >> j), oy = int(blockIdx.y) * (R >> j);
+    const int ow = min(R >> j, dw - ox), oh = min(R >> j, dh - oy);
+    const float* prev = j == 1 ? src : nullptr;
+    float* dst = pyr + t.off[l];
+    const int cb = j & 1;
+    if (ow > 0 && oh > 0) {
+      for (int e = int(threadIdx.x); e < ow * oh * C; e += kMipThreads) {
+        const int c = e % C, q = e / C, lx = q % ow, ly = q / ow, x = ox + lx, y = oy + ly;
+        const int x0 = 2 * x, y0 = 2 * y, x1 = min(x0 + 1, sw - 1), y1 = min(y0 + 1, sh - 1);
+        float a, b, d, f;
+        if (pbuf < 0) {
+          a = prev[(int64_t(y0) * sw + x0) * C + c];
+          b = prev[(int64_t(y0) * sw + x1) * C + c];
+          d = prev[(int64_t(y1) * sw + x0) * C + c];
+          f = prev[(int64_t(y1) * sw + x1) * C + c];
+        } else {
+          const float* p = buf[pbuf];
+          a = p[((y0 - py) * pw + (x0 - px)) * C + c];
+          b = p[((y0 - py) * pw + (x1 - px)) * C + c];
+          d = p[((y1 - py) * pw + (x0 - px)) * C + c];
+          f = p[((y1 - py) * pw + (x1 - px)) * C + c];
+        }
+        const float v = 0.25f * ((a + b) + (d + f));  // = mipDownElem
+        dst[(int64_t(y) * dw + x) * C + c] = v;
+        if (j < n) buf[cb][e] = v;
+      }
+    }
+    __syncthreads();
+    pw = ow;
+    pbuf = cb;
+  }
 }
 // Level-0 texture gradient = its own gradient + the pyramid's pushed down (adjoint of the box filter). Fixed-point
 // mode (dTex.fx) converts to float into dTexOut; float mode adds in place.
@@ -293,6 +340,48 @@ __global__ void kMipReduce(Kern k, int64_t n) {
   const float a = mipReduceElem(k, i);
   if (k.dTex.fx) k.dTexOut[i] = float(double(k.dTex.fx[i]) / double(k.dTex.scale)) + a;
   else k.dTex.f[i] += a;
+}
+// The same per texel, for up to 4 channels and 16 levels: the reads of all levels and channels are independent and
+// unrolled (so they are in flight together), and the index arithmetic is shared by the channels. The sums run
+// in the same order as mipReduceElem's.
+constexpr int kMipReduceLevels = 16;
+template <bool Fixed>
+__global__ void kMipReduceTexel(Kern k, int64_t texels) {
+  const int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (t >= texels) return;
+  const int C = k.C;
+  int x = int(t % k.tw), y = int(t / k.tw);
+  float acc[4] = {0.f, 0.f, 0.f, 0.f};
+  bool on = true;
+  // (no branch around the reads but their predicates: Sink::read's branches would keep them in order)
+  const float* mf = k.dMip.f;
+  const long long* mx = k.dMip.fx;
+  // all reads first (registers, 0 where a level or channel is absent), then the sums in level order
+  float v[kMipReduceLevels][4];
+#pragma unroll
+  for (int l = 1; l < kMipReduceLevels; ++l) {
+    x >>= 1;
+    y >>= 1;
+    on = on && l < k.mipL && x < k.mipT.w[l] && y < k.mipT.h[l];
+    const int64_t b = k.mipT.off[l] + (int64_t(y) * k.mipT.w[l] + x) * C;
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      v[l][c] = 0.f;
+      if (on && c < C) v[l][c] = Fixed ? float(double(mx[b + c]) / double(k.dMip.scale)) : mf[b + c];
+    }
+  }
+#pragma unroll
+  for (int l = 1; l < kMipReduceLevels; ++l)
+#pragma unroll
+    for (int c = 0; c < 4; ++c)
+      if (l < k.mipL) acc[c] += k.mipT.f[l] * v[l][c];
+#pragma unroll
+  for (int c = 0; c < 4; ++c) {
+    if (c >= C) break;
+    const int64_t i = t * C + c;
+    if (k.dTex.fx) k.dTexOut[i] = float(double(k.dTex.fx[i]) / double(k.dTex.scale)) + acc[c];
+    else k.dTex.f[i] += acc[c];
+  }
 }
 
 // Adds the 9 values of one (view, triangle) to its accumulator row b: three float4 atomics on a float sink with
@@ -414,6 +503,19 @@ RasterTuning rasterTuning() { return gTuning; }
 
 void mipBuildCuda(const float* tex, int tw, int th, int C, int L, float* pyr, StreamHandle stream) {
   cudaStream_t st = cs(stream);
+  if (C <= kMipFusedChannels) {
+    // up to kMipFusedLevels levels per launch (two launches for a 1024² texture instead of ten)
+    MipTable t;
+    setMipTable(t, tw, th, C, L);
+    for (int s = 0; s < L - 1;) {
+      const int n = std::min(kMipFusedLevels, L - 1 - s), R = 1 << n;
+      const dim3 grid(unsigned((t.w[s] + R - 1) / R), unsigned((t.h[s] + R - 1) / R));
+      kMipBuild<<<grid, kMipThreads, 0, st>>>(s == 0 ? tex : pyr + t.off[s], pyr, t, C, s, n);
+      FG_CUDA_CHECK_LAUNCH();
+      s += n;
+    }
+    return;
+  }
   for (int l = 1; l < L; ++l) {
     const float* src = l == 1 ? tex : pyr + mipOffset(tw, th, C, l - 1);
     float* dst = pyr + mipOffset(tw, th, C, l);
@@ -524,13 +626,15 @@ void backwardCuda(const Kern& k, bool withNormals, bool texConvert, int64_t texE
     FG_CUDA_CHECK(cudaEventRecord(side->join, side->s));
   }
   const dim3 grid = tileGrid(k), block(kTileW, kTileH);
-  const bool b3 = gTuning.bwdMinBlocks == 3;
+  const bool b3 = gTuning.bwdMinBlocks == 3, m3 = gTuning.bwdMipMinBlocks == 3;
   if (k.dN.on()) {
-    if (mip) kBackward<true, true, 1><<<grid, block, 0, st>>>(k);
+    if (mip && m3) kBackward<true, true, 3><<<grid, block, 0, st>>>(k);
+    else if (mip) kBackward<true, true, 2><<<grid, block, 0, st>>>(k);
     else if (b3) kBackward<true, false, 3><<<grid, block, 0, st>>>(k);
     else kBackward<true, false, 4><<<grid, block, 0, st>>>(k);
   } else {
-    if (mip) kBackward<false, true, 1><<<grid, block, 0, st>>>(k);
+    if (mip && m3) kBackward<false, true, 3><<<grid, block, 0, st>>>(k);
+    else if (mip) kBackward<false, true, 2><<<grid, block, 0, st>>>(k);
     else if (b3) kBackward<false, false, 3><<<grid, block, 0, st>>>(k);
     else kBackward<false, false, 4><<<grid, block, 0, st>>>(k);
   }
@@ -552,7 +656,11 @@ void backwardCuda(const Kern& k, bool withNormals, bool texConvert, int64_t texE
     mark("bwd position gather", st);
   }
   if (k.mipL > 1 && k.dMip.on() && texElems > 0) {
-    kMipReduce<<<blocksFor(texElems), kThreads, 0, st>>>(k, texElems);
+    if (k.C <= 4 && k.mipL <= kMipReduceLevels) {
+      if (k.dMip.fx) kMipReduceTexel<true><<<blocksFor(texElems / k.C), kThreads, 0, st>>>(k, texElems / k.C);
+      else kMipReduceTexel<false><<<blocksFor(texElems / k.C), kThreads, 0, st>>>(k, texElems / k.C);
+    }
+    else kMipReduce<<<blocksFor(texElems), kThreads, 0, st>>>(k, texElems);
     FG_CUDA_CHECK_LAUNCH();
     mark("bwd mip gradient reduce", st);
   } else if (texConvert && texElems > 0) {

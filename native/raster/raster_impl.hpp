@@ -38,6 +38,7 @@ struct RasterTuning {
   int chunk = 16;       // pixels of a triangle's box per work item of the chunked raster
   int bigArea = 1024;   // triangles with a larger pixel box go to the block-per-triangle queue
   int bwdMinBlocks = 3; // register budget of the backward pixel pass: 3 or 4 blocks of 256 threads per SM
+  int bwdMipMinBlocks = 2;  // the same with mip-mapping: 2 or 3 (3 spills)
   int pdl = 1;          // programmatic dependent launch between the forward's kernels (sm_90)
 };
 void setRasterTuning(const RasterTuning& t);

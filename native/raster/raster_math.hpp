@@ -72,6 +72,16 @@ struct Sink {
   FG_HDI float read(int64_t i) const { return fx ? float(double(fx[i]) / double(scale)) : (f ? f[i] : 0.f); }
 };
 
+// Per-level constants of a mip pyramid (setMipTable), so that per-pixel and per-texel code does not recompute them
+// level by level: off[l] = mipOffset(.., l), w[l] x h[l] = the level's size, f[l] = the factor of level l's
+// gradient in the adjoint of the pyramid at level 0 (mipReduceElem).
+constexpr int kMipMaxLevels = 32;
+struct MipTable {
+  int64_t off[kMipMaxLevels];
+  int w[kMipMaxLevels], h[kMipMaxLevels];
+  float f[kMipMaxLevels];
+};
+
 // Everything a kernel needs (POD, passed by value to CUDA kernels).
 struct Kern {
   int V, H, W, P, T, C;
@@ -136,6 +146,7 @@ struct Kern {
   // mip-mapping (mipL == 0: off; the template parameter Mip of the per-pixel functions selects the path)
   const float* mip;  // levels 1..mipL-1 of the pyramid (mipOffset layout)
   int mipL;          // levels in use, including level 0 (the texture itself)
+  MipTable mipT;     // per-level offsets, sizes and pyramid-adjoint factors (setMipTable)
   float lodBias;
   Sink dMip;         // texel gradients of levels 1..mipL-1 (same layout), pushed to level 0 by mipReduceElem
 };
@@ -450,27 +461,44 @@ FG_HDI void mipDownElem(const float* src, int sw, int sh, float* dst, int dw, in
   const float d = src[(int64_t(y1) * sw + x0) * C + c], e = src[(int64_t(y1) * sw + x1) * C + c];
   dst[i] = 0.25f * ((a + b) + (d + e));
 }
+// The per-level table of a pyramid of mipL levels of a tw x th x C texture. f[l] is the running product of the
+// factor 1/4 per level (1/2 per level along a side of 1, whose clamped read takes the same child twice), in level
+// order.
+FG_HDI void setMipTable(MipTable& t, int tw, int th, int C, int mipL) {
+  float f = 1.f;
+  int64_t off = 0;
+  for (int l = 0; l < kMipMaxLevels; ++l) {
+    t.w[l] = mipDim(tw, l);
+    t.h[l] = mipDim(th, l);
+    if (l >= 1) {
+      f *= 0.25f * (t.w[l - 1] == 1 ? 2.f : 1.f) * (t.h[l - 1] == 1 ? 2.f : 1.f);
+      t.off[l] = off;
+      if (l < mipL) off += (int64_t(t.w[l]) * t.h[l] * C + 3) & ~int64_t(3);
+    } else {
+      t.off[l] = 0;
+    }
+    t.f[l] = f;
+  }
+}
 // Adjoint of the pyramid for level-0 element i: the sum over its ancestors of (gradient of the ancestor) x
-// (d ancestor / d texel), i.e. 1/4 per level, 1/2 per level along a side of 1 (whose clamped read takes the
-// same child twice). The chain stops at the first ancestor that does not exist (a dropped odd row/column).
+// (d ancestor / d texel), finest first. The chain stops at the first ancestor that does not exist (a dropped odd
+// row/column). The reads do not depend on each other, and the loop has no early exit, so they can all be in
+// flight together.
 FG_HDI float mipReduceElem(const Kern& k, int64_t i) {
   const int C = k.C, c = int(i % C);
   const int64_t q = i / C;
-  int x = int(q % k.tw), y = int(q / k.tw), cw = k.tw, ch = k.th;
-  float f = 1.f, acc = 0.f;
+  int x = int(q % k.tw), y = int(q / k.tw);
+  bool on = true;
+  float acc = 0.f;
   for (int l = 1; l < k.mipL; ++l) {
-    const int nw = mipDim(k.tw, l), nh = mipDim(k.th, l);
-    f *= 0.25f * (cw == 1 ? 2.f : 1.f) * (ch == 1 ? 2.f : 1.f);
     x >>= 1;
     y >>= 1;
-    if (x >= nw || y >= nh) break;
-    acc += f * k.dMip.read(mipOffset(k.tw, k.th, C, l) + (int64_t(y) * nw + x) * C + c);
-    cw = nw;
-    ch = nh;
+    on = on && x < k.mipT.w[l] && y < k.mipT.h[l];
+    if (on) acc += k.mipT.f[l] * k.dMip.read(k.mipT.off[l] + (int64_t(y) * k.mipT.w[l] + x) * C + c);
   }
   return acc;
 }
-FG_HDI const float* mipLevelPtr(const Kern& k, int l) { return l == 0 ? k.tex : k.mip + mipOffset(k.tw, k.th, k.C, l); }
+FG_HDI const float* mipLevelPtr(const Kern& k, int l) { return l == 0 ? k.tex : k.mip + k.mipT.off[l]; }
 // Screen-space Jacobian of the UVs of a pixel: with b_i = e_i / S and e_i = p . c_i, db_i/dx = (c_i.x - b_i sum_j
 // c_j.x) / S (the same with y), and du/dx = sum_i db_i/dx u_i. Then the level of detail
 // lod = log2(max(|(du/dx W, dv/dx H)|, |(du/dy W, dv/dy H)|)) + bias, clamped to [0, mipL - 1] (0 for NaN).
@@ -507,7 +535,7 @@ FG_HDI MipFoot mipFoot(const Kern& k, const float* b, float S, const V3* c, cons
   m.lvl[1] = l0 + 1 < k.mipL ? l0 + 1 : l0;
   FG_RASTER_UNROLL
   for (int j = 0; j < 2; ++j) {
-    m.tap[j] = texTapDims(k, u, v, mipDim(k.tw, m.lvl[j]), mipDim(k.th, m.lvl[j]));
+    m.tap[j] = texTapDims(k, u, v, k.mipT.w[m.lvl[j]], k.mipT.h[m.lvl[j]]);
     m.src[j] = mipLevelPtr(k, m.lvl[j]);
   }
   return m;
@@ -1082,7 +1110,7 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
       float dtx[2] = {0.f, 0.f}, dty[2] = {0.f, 0.f};
       int64_t off[2] = {0, 0};
       FG_RASTER_UNROLL
-      for (int j = 0; j < 2; ++j) off[j] = m.lvl[j] == 0 ? 0 : mipOffset(k.tw, k.th, k.C, m.lvl[j]);
+      for (int j = 0; j < 2; ++j) off[j] = m.lvl[j] == 0 ? 0 : k.mipT.off[m.lvl[j]];
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
       if (k.texVec) {
         FG_RASTER_UNROLL
