@@ -338,7 +338,7 @@ __global__ void kMipReduce(Kern k, int64_t n) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n) return;
   const float a = mipReduceElem(k, i);
-  if (k.dTex.fx) k.dTexOut[i] = float(double(k.dTex.fx[i]) / double(k.dTex.scale)) + a;
+  if (k.dTex.fx) k.dTexOut[i] = Sink::fixedToFloat(k.dTex.fx[i], k.dTex.scale) + a;
   else k.dTex.f[i] += a;
 }
 // The same per texel, for up to 4 channels and 16 levels: the reads of all levels and channels are independent and
@@ -367,7 +367,7 @@ __global__ void kMipReduceTexel(Kern k, int64_t texels) {
 #pragma unroll
     for (int c = 0; c < 4; ++c) {
       v[l][c] = 0.f;
-      if (on && c < C) v[l][c] = Fixed ? float(double(mx[b + c]) / double(k.dMip.scale)) : mf[b + c];
+      if (on && c < C) v[l][c] = Fixed ? Sink::fixedToFloat(mx[b + c], k.dMip.scale) : mf[b + c];
     }
   }
 #pragma unroll
@@ -379,7 +379,7 @@ __global__ void kMipReduceTexel(Kern k, int64_t texels) {
   for (int c = 0; c < 4; ++c) {
     if (c >= C) break;
     const int64_t i = t * C + c;
-    if (k.dTex.fx) k.dTexOut[i] = float(double(k.dTex.fx[i]) / double(k.dTex.scale)) + acc[c];
+    if (k.dTex.fx) k.dTexOut[i] = Sink::fixedToFloat(k.dTex.fx[i], k.dTex.scale) + acc[c];
     else k.dTex.f[i] += acc[c];
   }
 }
@@ -479,7 +479,7 @@ __global__ void kNormals2(Kern k, bool withNormals) {
 }
 __global__ void kFixedToFloat(const long long* src, float* dst, int64_t n, float scale) {
   int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i < n) dst[i] = float(double(src[i]) / double(scale));
+  if (i < n) dst[i] = Sink::fixedToFloat(src[i], scale);
 }
 __global__ void kInterp(InterpolateParams p, float* out) {
   int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;

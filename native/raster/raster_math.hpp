@@ -69,7 +69,10 @@ struct Sink {
     if (f) f[i] += v;
 #endif
   }
-  FG_HDI float read(int64_t i) const { return fx ? float(double(fx[i]) / double(scale)) : (f ? f[i] : 0.f); }
+  // (fixed point: times the reciprocal of the scale, which the compiler computes once per kernel instead of a
+  // double division per read; exact for the default power-of-two scale)
+  FG_HDI float read(int64_t i) const { return fx ? fixedToFloat(fx[i], scale) : (f ? f[i] : 0.f); }
+  FG_HDI static float fixedToFloat(long long v, float scale) { return float(double(v) * (1.0 / double(scale))); }
 };
 
 // Per-level constants of a mip pyramid (setMipTable), so that per-pixel and per-texel code does not recompute them
