@@ -1,8 +1,10 @@
 /**
  * Rasteriser benchmark: ours (CUDA) vs nvdiffrast (through PyTorch) on the same inputs.
  *
- *   node --import tsx bench/raster.ts [MESH.obj] [--iters N] [--no-nvdiffrast] [--sweep 16x1024,8x1024] [--gradients] [--no-pdl] [--mask] [--mip] [--deterministic] [--warmup N] [--set KEY=N,...]
+ *   node --import tsx bench/raster.ts [MESH.obj] [--iters N] [--no-nvdiffrast] [--sweep 16x1024,8x1024] [--gradients] [--no-pdl] [--mask] [--mip] [--deterministic] [--warmup N] [--set KEY=N,...] [--cases 4x512,1x224] [--texture 1024]
  *
+ * --cases VxS,...: the view counts and image sizes to time (default 4x512,1x224); --texture N: an N x N RGB texture
+ * (default 1024).
  * --set KEY=N,...: other numeric options of rasterBenchmark (tuning knobs, e.g. bwdMipMinBlocks=3).
  * --deterministic: our backward in deterministic mode (64-bit fixed-point atomics; nvdiffrast has none).
  * --mip: trilinear mip-mapped texture lookups on both sides (ours: mip: true; nvdiffrast: linear-mipmap-linear).
@@ -51,14 +53,18 @@ async function main() {
   const deterministic = args.includes('--deterministic');
   const wuIdx = args.indexOf('--warmup');
   const setIdx = args.indexOf('--set');
+  const caIdx = args.indexOf('--cases');
+  const cases = (caIdx >= 0 ? args[caIdx + 1] : '4x512,1x224').split(',').map((c) => c.split('x').map(Number) as [number, number]);
+  const txIdx = args.indexOf('--texture');
+  const texSize = txIdx >= 0 ? Number(args[txIdx + 1]) : 1024;
   const extra: Record<string, number> = Object.fromEntries(setIdx >= 0 ? args[setIdx + 1].split(',').map((kv) => { const [k, v] = kv.split('='); return [k, Number(v)]; }) : []);
   const warmup = wuIdx >= 0 ? Number(args[wuIdx + 1]) : 50;
-  const valueAt = new Set([itIdx, saIdx, wuIdx, setIdx].filter((i) => i >= 0).map((i) => i + 1));
+  const valueAt = new Set([itIdx, saIdx, wuIdx, setIdx, caIdx, txIdx].filter((i) => i >= 0).map((i) => i + 1));
   const meshFile = args.find((a, i) => !a.startsWith('--') && !valueAt.has(i)) ?? process.env.FACEG2E_BENCH_MESH ?? path.resolve(process.env.FACEG2E_SHARED_DIR ?? path.resolve(__dirname, '..', '..', 'shared'), 'models', 'ict-facekit-light', 'generic_neutral_mesh.obj');
   const mesh = triangulate(await readObj(meshFile));
   const T = mesh.tri.length / 3;
   const P = mesh.positions.length / 3;
-  const tex = texture(1024, 1024);
+  const tex = texture(texSize, texSize);
   const n = loadNative<Bench>();
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fg-raster-bench-'));
   const dump = (name: string, a: ArrayBufferView) => fs.writeFileSync(path.join(work, name), new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
@@ -67,7 +73,7 @@ async function main() {
   dump('uvs.f32', mesh.uvs);
   dump('uvTri.i32', new Int32Array(mesh.uvTri.buffer, mesh.uvTri.byteOffset, mesh.uvTri.length));
   dump('texture.f32', tex);
-  console.log(`mesh ${path.basename(meshFile)}: ${P} vertices, ${T} triangles; texture 1024x1024x3${mip ? ', trilinear mip-mapped' : ', bilinear'}${mask ? ', with the mask' : ''}${deterministic ? ', ours deterministic' : ''}; ${iters} iterations`);
+  console.log(`mesh ${path.basename(meshFile)}: ${P} vertices, ${T} triangles; texture ${texSize}x${texSize}x3${mip ? ', trilinear mip-mapped' : ', bilinear'}${mask ? ', with the mask' : ''}${deterministic ? ', ours deterministic' : ''}; ${iters} iterations`);
   console.log('case                 | ours fwd (us) | ours fwd+bwd (us) | ours fwd+bwd, CUDA graph (us) | nvdiffrast fwd (us) | nvdiffrast fwd+bwd (us) | speed-up fwd+bwd (graph)');
   // the benchmark's inputs for `views` orbit cameras at size x size
   const inputs = (views: number, size: number) => {
@@ -78,16 +84,16 @@ async function main() {
     const near = cams[0].depthRange![0] * 0.1, far = cams[0].depthRange![1] * 10;
     return {
       positions: mesh.positions, tri: new Int32Array(mesh.tri.buffer), uvs: mesh.uvs, uvTri: new Int32Array(mesh.uvTri.buffer),
-      intrinsics, extrinsics, width: size, height: size, near, far, texture: tex, texWidth: 1024, texHeight: 1024, channels: 3,
+      intrinsics, extrinsics, width: size, height: size, near, far, texture: tex, texWidth: texSize, texHeight: texSize, channels: 3,
       antialias: true, device: 'cuda', iterations: iters, warmup, pdl, mask, mip, deterministic, ...extra,
     };
   };
   const breakdowns: [string, Stage[]][] = [];
-  for (const [views, size] of [[4, 512], [1, 224]] as const) {
+  for (const [views, size] of cases) {
     const o = inputs(views, size);
     const { intrinsics, extrinsics, near, far } = o;
     const ours = n.rasterBenchmark(o);
-    dump(`cams_${views}x${size}.json`, Buffer.from(JSON.stringify({ views, size, near, far, intrinsics: Array.from(intrinsics), extrinsics: Array.from(extrinsics) })));
+    dump(`cams_${views}x${size}.json`, Buffer.from(JSON.stringify({ views, size, texSize, near, far, intrinsics: Array.from(intrinsics), extrinsics: Array.from(extrinsics) })));
     let theirs: { forwardUs: number; forwardBackwardUs: number } | undefined;
     breakdowns.push([`${views} view(s) ${size}x${size}${ours.workItems ? `; work items ${JSON.stringify(ours.workItems)}` : ''}`, ours.stages ?? []]);
     const py = noBaseline ? { status: 1, stdout: '', stderr: 'skipped (--no-nvdiffrast)', error: undefined } : spawnSync(process.env.PYTHON ?? 'python3', [path.join(__dirname, 'raster_nvdiffrast.py'), work, `cams_${views}x${size}.json`, String(iters), ...(mip ? ['mip'] : [])], { encoding: 'utf8' });
