@@ -245,12 +245,13 @@ __global__ void __launch_bounds__(kThreads) kRasterChunks(Kern k, const int* que
 }
 
 // (Mip: two trilinear taps per pixel; 2 blocks per SM leaves it the registers it needs without spilling.)
-template <bool Mip>
+// (Geom: geometry outputs requested; without them their code is compiled out of the pixel.)
+template <bool Mip, bool Geom>
 __global__ void __launch_bounds__(kTileW * kTileH, Mip ? 2 : 4) kResolve(Kern k) {
   pdlTrigger();
   pdlWait();
   const int x = int(blockIdx.x) * kTileW + int(threadIdx.x), y = int(blockIdx.y) * kTileH + int(threadIdx.y);
-  const int code = x < k.W && y < k.H ? resolvePixel<Mip>(k, int(blockIdx.z), x, y) : 0;
+  const int code = x < k.W && y < k.H ? resolvePixel<Mip, Geom>(k, int(blockIdx.z), x, y) : 0;
   if (!k.silList) return;
   // append the pixels with antialiasing pairs to the silhouette list (one atomic per warp)
   const unsigned m = __ballot_sync(0xffffffffu, code != 0);
@@ -548,8 +549,14 @@ void forwardCuda(const Kern& k, const ForwardScratch& s, StreamHandle stream) {
             (const int*)s.counter, gTuning.chunk);
   FG_CUDA_CHECK_LAUNCH();
   mark("fwd silhouette bits + raster", st);
-  if (k.mipL > 0) launchPdl(pdl, kResolve<true>, tileGrid(k), dim3(kTileW, kTileH), st, k);
-  else launchPdl(pdl, kResolve<false>, tileGrid(k), dim3(kTileW, kTileH), st, k);
+  const bool geom = k.oTri || k.oBary || k.oDepth || k.oNormal || k.oDepthImg;
+  if (k.mipL > 0) {
+    if (geom) launchPdl(pdl, kResolve<true, true>, tileGrid(k), dim3(kTileW, kTileH), st, k);
+    else launchPdl(pdl, kResolve<true, false>, tileGrid(k), dim3(kTileW, kTileH), st, k);
+  } else {
+    if (geom) launchPdl(pdl, kResolve<false, true>, tileGrid(k), dim3(kTileW, kTileH), st, k);
+    else launchPdl(pdl, kResolve<false, false>, tileGrid(k), dim3(kTileW, kTileH), st, k);
+  }
   FG_CUDA_CHECK_LAUNCH();
   mark("fwd resolve+shade+texture+antialias", st);
   if (k.silList && ((k.oColor && k.tex) || (k.oGrey && k.sh))) {

@@ -784,26 +784,37 @@ FG_HDI float keyMask(unsigned long long key) { return key == kNoKey ? 0.f : 1.f;
 #define FG_RASTER_COLD FG_HDI
 // ---- forward: resolve + shading + antialiasing, one pass per pixel ------------------------------------------------
 
-// Returns the pixel's aaCode (0 without antialiasing).
-template <bool Mip = false>
+// Returns the pixel's aaCode (0 without antialiasing). Geom = false: none of the geometry outputs (ids,
+// barycentrics, depth, normal, depth image) is requested, and their code is compiled out (most of a pixel's
+// instructions are index arithmetic and output checks, not shading). Pixel indices are 32-bit (views x H x W <
+// 2^31 is checked); arrays of several values per pixel widen.
+template <bool Mip = false, bool Geom = true>
 FG_HDI int resolvePixel(const Kern& k, int v, int x, int y) {
-  const int64_t base = int64_t(v) * k.H * k.W, pix = base + int64_t(y) * k.W + x;
-  const unsigned long long key = k.keys[pix];
+  const int pixI = (v * k.H + y) * k.W + x;
+  const int64_t pix = pixI;
+  const unsigned long long* kp = k.keys + pix;
+  const unsigned long long key = *kp;
   uint32_t tu = uint32_t(key & 0xffffffffull);
   // the neighbours' triangle ids (the low words of their keys), loaded up front so that the four loads overlap
   // each other and the shading's (an out-of-image neighbour reads as this pixel's own id: no pair)
+  const int noff[4] = {-1, 1, -k.W, k.W};
+  const bool inImg[4] = {x > 0, x + 1 < k.W, y > 0, y + 1 < k.H};
   uint32_t nid[4];
   FG_RASTER_UNROLL
-  for (int d = 0; d < 4; ++d) {
-    int nx, ny;
-    nid[d] = k.antialias && neighbourOf(k, x, y, d, nx, ny) ? reinterpret_cast<const uint32_t*>(k.keys)[2 * (base + int64_t(ny) * k.W + nx)] : tu;
-  }
+  for (int d = 0; d < 4; ++d) nid[d] = k.antialias && inImg[d] ? reinterpret_cast<const uint32_t*>(kp + noff[d])[0] : tu;
   PixelGeom pg;
   bool hit = key != kNoKey && pixelGeom(k, v, int(tu), x, y, pg);
   PixShadeT<Mip> own;
   own.hit = hit ? 1 : 0;
   own.grey = 0.f;
-  if (!hit) {
+  if (!Geom) {
+    if (hit && k.sh) {
+      V3 n, nc;
+      pixNormal(k, v, int(tu), pg, n, nc);
+      own.grey = shGrey(k, v, n, nc);
+    }
+    if (hit && k.tex) pixTexture<Mip>(k, int(tu), pg, own);
+  } else if (!hit) {
     if (k.oTri) k.oTri[pix] = -1;
     if (k.oBary) { k.oBary[2 * pix] = 0.f; k.oBary[2 * pix + 1] = 0.f; }
     if (k.oDepth) k.oDepth[pix] = 0.f;
@@ -851,7 +862,7 @@ FG_HDI int resolvePixel(const Kern& k, int v, int x, int y) {
     if (!ownMay && (nid[d] == kNoTri || !maySilhouette(k, v, int(nid[d])))) continue;
     int nx, ny;
     neighbourOf(k, x, y, d, nx, ny);
-    const unsigned long long nkey = k.keys[base + int64_t(ny) * k.W + nx];
+    const unsigned long long nkey = kp[noff[d]];
     const Pair pr = evalPair(k, v, x, y, key, nx, ny, nkey);
     if (!pr.active) continue;
     code |= pr.meBlended ? 1 << d : 16 << d;
@@ -1005,7 +1016,9 @@ __device__ __forceinline__ void texRowAtomics(float* f, int C, int ia, int ib, f
 // The antialiasing pairs come from the forward's record (aaCode, aaAlpha): no pair is re-evaluated here.
 template <bool Mip = false>
 FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
-  const int64_t base = int64_t(v) * k.H * k.W, pix = base + int64_t(y) * k.W + x;
+  // (32-bit pixel index: views x H x W < 2^31 is checked; neighbours are at fixed offsets)
+  const int64_t pix = (v * k.H + y) * k.W + x;
+  const int noff[4] = {-1, 1, -k.W, k.W};
   // the pairs the forward recorded as active
   const int code = k.antialias && k.aaCode ? int(k.aaCode[pix]) : 0;
   // only the triangle id is needed: the low word of the depth key
@@ -1057,7 +1070,7 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
       FG_RASTER_UNROLL
       for (int d = 0; d < 4; ++d) {
         int nx, ny;
-        if ((srcMask >> d) & 1 && neighbourOf(k, x, y, d, nx, ny)) gG += srcAlpha[d] * k.gGrey[base + int64_t(ny) * k.W + nx];
+        if ((srcMask >> d) & 1 && neighbourOf(k, x, y, d, nx, ny)) gG += srcAlpha[d] * k.gGrey[pix + noff[d]];
       }
   }
   bool wantG = gG != 0.f;
@@ -1090,7 +1103,7 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
     for (int d = 0; d < 4; ++d) {                                                                        \
       int nx, ny;                                                                                        \
       if ((srcMask >> d) & 1 && neighbourOf(k, x, y, d, nx, ny))                                         \
-        gc += srcAlpha[d] * k.gColor[(base + int64_t(ny) * k.W + nx) * k.C + (c)];                       \
+        gc += srcAlpha[d] * k.gColor[(pix + noff[d]) * k.C + (c)];                                       \
     }
     float du, dv;
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
