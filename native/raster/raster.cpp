@@ -249,7 +249,7 @@ RenderState RasterContext::forward(const RenderParams& p, const RenderOutputs& o
     if (L > 1) st.mipPyramid = ws.alloc<float>(mipPyramidFloats(p.texWidth, p.texHeight, p.channels, p.mipLevels));
     k.mip = st.mipPyramid;
     k.mipL = L;
-    setMipTable(k.mipT, p.texWidth, p.texHeight, p.channels, L);
+    setMipTable(k.mipT, p.texWidth, p.texHeight, p.channels);
     k.lodBias = p.lodBias;
   }
   if (dev_ == Device::CPU) {
@@ -290,7 +290,7 @@ void RasterContext::backward(const RenderParams& p, const RenderState& st, const
                  "mipLevels: differs from the forward pass");
     k.mip = st.mipPyramid;
     k.mipL = st.mipLevels;
-    setMipTable(k.mipT, p.texWidth, p.texHeight, p.channels, st.mipLevels);
+    setMipTable(k.mipT, p.texWidth, p.texHeight, p.channels);
     k.lodBias = p.lodBias;
   } else {
     FG_CHECK_ARG(!(st.hasColor && p.mip), "mip: the backward params ask for mip-mapping, the forward pass did not use it");

@@ -57,19 +57,25 @@ bool pdlSupported() {
   if (dev >= 0 && dev < 64) cache[dev].store(ok ? 1 : 2, std::memory_order_relaxed);
   return ok;
 }
+// cudaLaunchKernelEx with nAttrs launch attributes (0: a plain launch).
 template <typename... KArgs, typename... Args>
-void launchPdl(bool pdl, void (*kernel)(KArgs...), dim3 grid, dim3 block, cudaStream_t st, Args&&... args) {
+void launchWith(const cudaLaunchAttribute* attrs, int nAttrs, void (*kernel)(KArgs...), dim3 grid, dim3 block, cudaStream_t st,
+                Args&&... args) {
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = grid;
   cfg.blockDim = block;
   cfg.dynamicSmemBytes = 0;
   cfg.stream = st;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = pdl && pdlSupported() ? 1 : 0;
+  cfg.attrs = const_cast<cudaLaunchAttribute*>(attrs);
+  cfg.numAttrs = unsigned(nAttrs);
   FG_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
+}
+template <typename... KArgs, typename... Args>
+void launchPdl(bool pdl, void (*kernel)(KArgs...), dim3 grid, dim3 block, cudaStream_t st, Args&&... args) {
+  cudaLaunchAttribute attr;
+  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr.val.programmaticStreamSerializationAllowed = 1;
+  launchWith(&attr, pdl && pdlSupported() ? 1 : 0, kernel, grid, block, st, std::forward<Args>(args)...);
 }
 inline cudaStream_t cs(StreamHandle s) { return static_cast<cudaStream_t>(s); }
 inline dim3 tileGrid(const Kern& k) { return dim3(unsigned((k.W + kTileW - 1) / kTileW), unsigned((k.H + kTileH - 1) / kTileH), unsigned(k.V)); }
@@ -303,27 +309,15 @@ __global__ void __launch_bounds__(kMipThreads) kMipBuild(const float* src, float
     const int px = int(blockIdx.x) * (R >> (j - 1)), py = int(blockIdx.y) * (R >> (j - 1));  // previous level's origin
     const int ox = int(blockIdx.x) * (R >> j), oy = int(blockIdx.y) * (R >> j);
     const int ow = min(R >> j, dw - ox), oh = min(R >> j, dh - oy);
-    const float* prev = j == 1 ? src : nullptr;
     float* dst = pyr + t.off[l];
     const int cb = j & 1;
     if (ow > 0 && oh > 0) {
+      const float* p = pbuf < 0 ? nullptr : buf[pbuf];
       for (int e = int(threadIdx.x); e < ow * oh * C; e += kMipThreads) {
-        const int c = e % C, q = e / C, lx = q % ow, ly = q / ow, x = ox + lx, y = oy + ly;
-        const int x0 = 2 * x, y0 = 2 * y, x1 = min(x0 + 1, sw - 1), y1 = min(y0 + 1, sh - 1);
-        float a, b, d, f;
-        if (pbuf < 0) {
-          a = prev[(int64_t(y0) * sw + x0) * C + c];
-          b = prev[(int64_t(y0) * sw + x1) * C + c];
-          d = prev[(int64_t(y1) * sw + x0) * C + c];
-          f = prev[(int64_t(y1) * sw + x1) * C + c];
-        } else {
-          const float* p = buf[pbuf];
-          a = p[((y0 - py) * pw + (x0 - px)) * C + c];
-          b = p[((y0 - py) * pw + (x1 - px)) * C + c];
-          d = p[((y1 - py) * pw + (x0 - px)) * C + c];
-          f = p[((y1 - py) * pw + (x1 - px)) * C + c];
-        }
-        const float v = 0.25f * ((a + b) + (d + f));  // = mipDownElem
+        const int c = e % C, q = e / C, x = ox + q % ow, y = oy + q / ow;
+        const float v = mipBoxAt(x, y, sw, sh, [&](int cx, int cy) {
+          return p ? p[((cy - py) * pw + (cx - px)) * C + c] : src[(int64_t(cy) * sw + cx) * C + c];
+        });
         dst[(int64_t(y) * dw + x) * C + c] = v;
         if (j < n) buf[cb][e] = v;
       }
@@ -333,14 +327,15 @@ __global__ void __launch_bounds__(kMipThreads) kMipBuild(const float* src, float
     pbuf = cb;
   }
 }
-// Level-0 texture gradient = its own gradient + the pyramid's pushed down (adjoint of the box filter). Fixed-point
-// mode (dTex.fx) converts to float into dTexOut; float mode adds in place.
-__global__ void kMipReduce(Kern k, int64_t n) {
-  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  const float a = mipReduceElem(k, i);
+// Level-0 texture gradient element i = its own gradient + a, the pyramid's pushed down (adjoint of the box
+// filter). Fixed-point mode (dTex.fx) converts to float into dTexOut; float mode adds in place.
+__device__ __forceinline__ void mipReduceStore(const Kern& k, int64_t i, float a) {
   if (k.dTex.fx) k.dTexOut[i] = Sink::fixedToFloat(k.dTex.fx[i], k.dTex.scale) + a;
   else k.dTex.f[i] += a;
+}
+__global__ void kMipReduce(Kern k, int64_t n) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) mipReduceStore(k, i, mipReduceElem(k, i));
 }
 // The same per texel, for up to 4 channels and 16 levels: the reads of all levels and channels are independent and
 // unrolled (so they are in flight together), and the index arithmetic is shared by the channels. The sums run
@@ -361,10 +356,8 @@ __global__ void kMipReduceTexel(Kern k, int64_t texels) {
   float v[kMipReduceLevels][4];
 #pragma unroll
   for (int l = 1; l < kMipReduceLevels; ++l) {
-    x >>= 1;
-    y >>= 1;
-    on = on && l < k.mipL && x < k.mipT.w[l] && y < k.mipT.h[l];
-    const int64_t b = k.mipT.off[l] + (int64_t(y) * k.mipT.w[l] + x) * C;
+    on = on && l < k.mipL;
+    const int64_t b = mipParent(k.mipT, l, C, x, y, on);
 #pragma unroll
     for (int c = 0; c < 4; ++c) {
       v[l][c] = 0.f;
@@ -377,12 +370,8 @@ __global__ void kMipReduceTexel(Kern k, int64_t texels) {
     for (int c = 0; c < 4; ++c)
       if (l < k.mipL) acc[c] += k.mipT.f[l] * v[l][c];
 #pragma unroll
-  for (int c = 0; c < 4; ++c) {
-    if (c >= C) break;
-    const int64_t i = t * C + c;
-    if (k.dTex.fx) k.dTexOut[i] = Sink::fixedToFloat(k.dTex.fx[i], k.dTex.scale) + acc[c];
-    else k.dTex.f[i] += acc[c];
-  }
+  for (int c = 0; c < 4; ++c)
+    if (c < C) mipReduceStore(k, t * C + c, acc[c]);
 }
 
 // Adds the 9 values of one (view, triangle) to its accumulator row b: three float4 atomics on a float sink with
@@ -507,7 +496,7 @@ void mipBuildCuda(const float* tex, int tw, int th, int C, int L, float* pyr, St
   if (C <= kMipFusedChannels) {
     // up to kMipFusedLevels levels per launch (two launches for a 1024² texture instead of ten)
     MipTable t;
-    setMipTable(t, tw, th, C, L);
+    setMipTable(t, tw, th, C);
     for (int s = 0; s < L - 1;) {
       const int n = std::min(kMipFusedLevels, L - 1 - s), R = 1 << n;
       const dim3 grid(unsigned((t.w[s] + R - 1) / R), unsigned((t.h[s] + R - 1) / R));
@@ -619,16 +608,10 @@ void backwardCuda(const Kern& k, bool withNormals, bool texConvert, int64_t texE
     FG_CUDA_CHECK(cudaEventRecord(side->fork, st));
     FG_CUDA_CHECK(cudaStreamWaitEvent(side->s, side->fork, 0));
     // (the priority as a launch attribute too: a captured graph keeps it per node, see timeCudaGraphUs)
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(kListBlocks);
-    cfg.blockDim = dim3(kListThreads);
-    cfg.stream = side->s;
-    cudaLaunchAttribute attr[1];
-    attr[0].id = cudaLaunchAttributePriority;
-    attr[0].val.priority = side->priority;
-    cfg.attrs = attr;
-    cfg.numAttrs = 1;
-    FG_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kAaEdges, k));
+    cudaLaunchAttribute attr;
+    attr.id = cudaLaunchAttributePriority;
+    attr.val.priority = side->priority;
+    launchWith(&attr, 1, kAaEdges, dim3(kListBlocks), dim3(kListThreads), side->s, k);
     FG_CUDA_CHECK_LAUNCH();
     FG_CUDA_CHECK(cudaEventRecord(side->join, side->s));
   }

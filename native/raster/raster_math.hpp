@@ -454,34 +454,40 @@ FG_HDI int64_t mipOffset(int tw, int th, int C, int l) {
   for (int j = 1; j < l; ++j) o += (int64_t(mipDim(tw, j)) * mipDim(th, j) * C + 3) & ~int64_t(3);
   return o;
 }
-// Element i (of dw x dh x C) of a level from the level above it (sw x sh): mean of its 2x2 children, clamped.
+// Texel (x, y) of a level from the sw x sh level below it, read(cx, cy) giving a child: the mean of its 2x2
+// children, reads clamped. The one formula of the pyramid (the CPU twin, and both CUDA builds of it).
+template <class Read>
+FG_HDI float mipBoxAt(int x, int y, int sw, int sh, Read read) {
+  const int x0 = 2 * x, y0 = 2 * y, x1 = minv(x0 + 1, sw - 1), y1 = minv(y0 + 1, sh - 1);
+  const float a = read(x0, y0), b = read(x1, y0), d = read(x0, y1), e = read(x1, y1);
+  return 0.25f * ((a + b) + (d + e));
+}
+// Element i (of dw x dh x C) of a level from the level above it (sw x sh).
 FG_HDI void mipDownElem(const float* src, int sw, int sh, float* dst, int dw, int C, int64_t i) {
   const int c = int(i % C);
   const int64_t q = i / C;
-  const int x = int(q % dw), y = int(q / dw);
-  const int x0 = 2 * x, y0 = 2 * y, x1 = minv(x0 + 1, sw - 1), y1 = minv(y0 + 1, sh - 1);
-  const float a = src[(int64_t(y0) * sw + x0) * C + c], b = src[(int64_t(y0) * sw + x1) * C + c];
-  const float d = src[(int64_t(y1) * sw + x0) * C + c], e = src[(int64_t(y1) * sw + x1) * C + c];
-  dst[i] = 0.25f * ((a + b) + (d + e));
+  dst[i] = mipBoxAt(int(q % dw), int(q / dw), sw, sh, [&](int cx, int cy) { return src[(int64_t(cy) * sw + cx) * C + c]; });
 }
-// The per-level table of a pyramid of mipL levels of a tw x th x C texture. f[l] is the running product of the
-// factor 1/4 per level (1/2 per level along a side of 1, whose clamped read takes the same child twice), in level
-// order.
-FG_HDI void setMipTable(MipTable& t, int tw, int th, int C, int mipL) {
+// The per-level table of the pyramid of a tw x th x C texture. f[l] is the running product of the factor 1/4 per
+// level (1/2 per level along a side of 1, whose clamped read takes the same child twice), in level order.
+FG_HDI void setMipTable(MipTable& t, int tw, int th, int C) {
   float f = 1.f;
-  int64_t off = 0;
   for (int l = 0; l < kMipMaxLevels; ++l) {
     t.w[l] = mipDim(tw, l);
     t.h[l] = mipDim(th, l);
-    if (l >= 1) {
-      f *= 0.25f * (t.w[l - 1] == 1 ? 2.f : 1.f) * (t.h[l - 1] == 1 ? 2.f : 1.f);
-      t.off[l] = off;
-      if (l < mipL) off += (int64_t(t.w[l]) * t.h[l] * C + 3) & ~int64_t(3);
-    } else {
-      t.off[l] = 0;
-    }
+    t.off[l] = mipOffset(tw, th, C, l);
+    if (l >= 1) f *= 0.25f * (t.w[l - 1] == 1 ? 2.f : 1.f) * (t.h[l - 1] == 1 ? 2.f : 1.f);
     t.f[l] = f;
   }
+}
+// One step up the ancestors of a level-0 texel: (x, y), its ancestor at level l - 1, moves to level l; returns that
+// ancestor's element offset (channel 0) in the pyramid. `on` turns false, for good, at the first ancestor that does
+// not exist (a dropped odd row/column).
+FG_HDI int64_t mipParent(const MipTable& t, int l, int C, int& x, int& y, bool& on) {
+  x >>= 1;
+  y >>= 1;
+  on = on && x < t.w[l] && y < t.h[l];
+  return t.off[l] + (int64_t(y) * t.w[l] + x) * C;
 }
 // Adjoint of the pyramid for level-0 element i: the sum over its ancestors of (gradient of the ancestor) x
 // (d ancestor / d texel), finest first. The chain stops at the first ancestor that does not exist (a dropped odd
@@ -494,10 +500,8 @@ FG_HDI float mipReduceElem(const Kern& k, int64_t i) {
   bool on = true;
   float acc = 0.f;
   for (int l = 1; l < k.mipL; ++l) {
-    x >>= 1;
-    y >>= 1;
-    on = on && x < k.mipT.w[l] && y < k.mipT.h[l];
-    if (on) acc += k.mipT.f[l] * k.dMip.read(k.mipT.off[l] + (int64_t(y) * k.mipT.w[l] + x) * C + c);
+    const int64_t b = mipParent(k.mipT, l, C, x, y, on);
+    if (on) acc += k.mipT.f[l] * k.dMip.read(b + c);
   }
   return acc;
 }
@@ -798,10 +802,12 @@ FG_HDI int resolvePixel(const Kern& k, int v, int x, int y) {
   // the neighbours' triangle ids (the low words of their keys), loaded up front so that the four loads overlap
   // each other and the shading's (an out-of-image neighbour reads as this pixel's own id: no pair)
   const int noff[4] = {-1, 1, -k.W, k.W};
-  const bool inImg[4] = {x > 0, x + 1 < k.W, y > 0, y + 1 < k.H};
   uint32_t nid[4];
   FG_RASTER_UNROLL
-  for (int d = 0; d < 4; ++d) nid[d] = k.antialias && inImg[d] ? reinterpret_cast<const uint32_t*>(kp + noff[d])[0] : tu;
+  for (int d = 0; d < 4; ++d) {
+    int nx, ny;
+    nid[d] = k.antialias && neighbourOf(k, x, y, d, nx, ny) ? reinterpret_cast<const uint32_t*>(kp + noff[d])[0] : tu;
+  }
   PixelGeom pg;
   bool hit = key != kNoKey && pixelGeom(k, v, int(tu), x, y, pg);
   PixShadeT<Mip> own;
