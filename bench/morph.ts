@@ -14,12 +14,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MorphModel, timeMorph, toHalf, type MorphModelData } from '../lib/morph';
 import { cudaStatus } from '../lib/device';
+import { BenchArgs } from './lib/args';
 
-const args = process.argv.slice(2);
-const flag = (n: string) => args.includes(n);
-const opt = (n: string, d: number) => (args.indexOf(n) >= 0 ? Number(args[args.indexOf(n) + 1]) : d);
-const iters = opt('--iters', 500);
-const flushL2 = flag('--flush-l2');
+const args = new BenchArgs();
+const iters = args.num('--iters', 500);
+const flushL2 = args.flag('--flush-l2');
 const PEAK = 3.0e12;
 
 function rand(n: number, amp: number, seed: number): Float32Array {
@@ -86,7 +85,7 @@ function main() {
   console.log(`device: ${s.gpus[0].name}  iterations: ${iters}  L2 flush: ${flushL2}`);
 
   let torch: Record<string, number | string> | undefined;
-  if (!flag('--no-torch')) {
+  if (!args.flag('--no-torch')) {
     const r = spawnSync('python3', [path.join(__dirname, 'morph_torch.py'), '--iters', String(Math.min(iters, 300)), ...(flushL2 ? ['--flush-l2'] : [])], { encoding: 'utf8' });
     const line = r.stdout.trim().split('\n').pop() ?? '';
     try {

@@ -7,11 +7,10 @@ import { importIct, ICT_PARTS } from '../lib/models/ict';
 import { runPipelineNative, type PipelineNativeInput } from '../lib/pipeline-native';
 import * as path from 'node:path';
 import { targetCoefficients, targetTexture } from './target';
+import { BenchArgs } from './lib/args';
 
-function arg(name: string, def: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : def;
-}
+const args = new BenchArgs();
+const arg = (name: string, def: string): string => args.str(`--${name}`, def);
 
 export async function ictInput(opts: { device: 'cpu' | 'cuda'; geometry: number; texture: number; size: number; texSize: number; parts?: string[] }): Promise<{ input: PipelineNativeInput; V: number }> {
   const dir = path.resolve(process.env.FACEG2E_SHARED_DIR ?? path.resolve(__dirname, '..', '..', 'shared'), 'models', 'ict-facekit-light');

@@ -40,6 +40,7 @@ import { callNative, fromNative } from '../lib/errors';
 // types only: lib/pipeline-native.ts imports sharp (its texture-prior helpers), which the device bundle must not need
 import type { PipelineCamera, PipelineNativeInput, PipelineNativeResult } from '../lib/pipeline-native';
 import { targetCoefficients, targetTexture } from './target';
+import { BenchArgs } from './lib/args';
 
 /** The addon's pipeline binding, called directly (what runPipelineNative/shPresets of lib/pipeline-native.ts do). */
 interface NativePipeline {
@@ -56,12 +57,9 @@ async function runPipelineNative(input: PipelineNativeInput): Promise<PipelineNa
 }
 const shPresets = () => callNative(() => loadNative<NativePipeline>().pipelineShPresets());
 
-const args = process.argv.slice(2);
-function arg(name: string, def: string): string {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < args.length ? args[i + 1] : def;
-}
-const flag = (name: string) => args.includes(`--${name}`);
+const args = new BenchArgs();
+const arg = (name: string, def: string): string => args.str(`--${name}`, def);
+const flag = (name: string) => args.flag(`--${name}`);
 
 const HEAD_VERTICES = 11248; // ICT-FaceKit: face (0..9408) + head_neck (9409..11247)
 const SEED = 42;

@@ -29,6 +29,7 @@ import { spawnSync } from 'node:child_process';
 import { readObj, triangulate } from '../lib/io/obj';
 import { meshBounds, orbitCameras, type PinholeCamera } from '../lib/camera';
 import { loadNative } from '../lib/native';
+import { BenchArgs } from './lib/args';
 
 interface Stage { stage: string; us: number }
 interface Bench { rasterBenchmark(o: Record<string, unknown>): { forwardUs: number; forwardBackwardUs: number; forwardBackwardGraphUs?: number; stages?: Stage[]; workItems?: Record<string, number> } }
@@ -40,27 +41,20 @@ function texture(w: number, h: number): Float32Array {
 }
 
 async function main() {
-  const args = process.argv.slice(2);
-  const itIdx = args.indexOf('--iters');
-  const iters = itIdx >= 0 ? Number(args[itIdx + 1]) : 500;
-  const noBaseline = args.includes('--no-nvdiffrast');
-  const saIdx = args.indexOf('--sweep');
-  const sweep = saIdx >= 0 ? args[saIdx + 1].split(',').map((s) => s.split('x').map(Number)) : [];
-  const gradSweep = args.includes('--gradients');
-  const pdl = args.includes('--no-pdl') ? 0 : undefined;
-  const mask = args.includes('--mask');
-  const mip = args.includes('--mip');
-  const deterministic = args.includes('--deterministic');
-  const wuIdx = args.indexOf('--warmup');
-  const setIdx = args.indexOf('--set');
-  const caIdx = args.indexOf('--cases');
-  const cases = (caIdx >= 0 ? args[caIdx + 1] : '4x512,1x224').split(',').map((c) => c.split('x').map(Number) as [number, number]);
-  const txIdx = args.indexOf('--texture');
-  const texSize = txIdx >= 0 ? Number(args[txIdx + 1]) : 1024;
-  const extra: Record<string, number> = Object.fromEntries(setIdx >= 0 ? args[setIdx + 1].split(',').map((kv) => { const [k, v] = kv.split('='); return [k, Number(v)]; }) : []);
-  const warmup = wuIdx >= 0 ? Number(args[wuIdx + 1]) : 50;
-  const valueAt = new Set([itIdx, saIdx, wuIdx, setIdx, caIdx, txIdx].filter((i) => i >= 0).map((i) => i + 1));
-  const meshFile = args.find((a, i) => !a.startsWith('--') && !valueAt.has(i)) ?? process.env.FACEG2E_BENCH_MESH ?? path.resolve(process.env.FACEG2E_SHARED_DIR ?? path.resolve(__dirname, '..', '..', 'shared'), 'models', 'ict-facekit-light', 'generic_neutral_mesh.obj');
+  const args = new BenchArgs();
+  const iters = args.num('--iters', 500);
+  const noBaseline = args.flag('--no-nvdiffrast');
+  const sweep = (args.str('--sweep') ?? '').split(',').filter(Boolean).map((s) => s.split('x').map(Number));
+  const gradSweep = args.flag('--gradients');
+  const pdl = args.flag('--no-pdl') ? 0 : undefined;
+  const mask = args.flag('--mask');
+  const mip = args.flag('--mip');
+  const deterministic = args.flag('--deterministic');
+  const cases = args.str('--cases', '4x512,1x224').split(',').map((c) => c.split('x').map(Number) as [number, number]);
+  const texSize = args.num('--texture', 1024);
+  const extra: Record<string, number> = Object.fromEntries((args.str('--set') ?? '').split(',').filter(Boolean).map((kv) => { const [k, v] = kv.split('='); return [k, Number(v)]; }));
+  const warmup = args.num('--warmup', 50);
+  const meshFile = args.positional() ?? process.env.FACEG2E_BENCH_MESH ?? path.resolve(process.env.FACEG2E_SHARED_DIR ?? path.resolve(__dirname, '..', '..', 'shared'), 'models', 'ict-facekit-light', 'generic_neutral_mesh.obj');
   const mesh = triangulate(await readObj(meshFile));
   const T = mesh.tri.length / 3;
   const P = mesh.positions.length / 3;

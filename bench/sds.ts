@@ -9,13 +9,10 @@ import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import * as sds from '../lib/sds';
 import { cudaStatus } from '../lib/device';
+import { BenchArgs } from './lib/args';
 
-const args = process.argv.slice(2);
-const arg = (name: string, def: number) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : def;
-};
-const iterations = arg('--iterations', 2000);
+const args = new BenchArgs();
+const iterations = args.num('--iterations', 2000);
 const warmup = 100;
 
 const st = cudaStatus();
@@ -29,7 +26,7 @@ interface Row { name: string; ours: { us: number; launches: number }; torch?: { 
 const rows: Row[] = [];
 
 function torchBaseline(extra: string[]): { us: number; kernels: number | null } | undefined {
-  if (args.includes('--no-torch')) return undefined;
+  if (args.flag('--no-torch')) return undefined;
   const py = process.env.PYTHON ?? 'python3';
   const r = spawnSync(py, [path.join(__dirname, 'sds_torch.py'), '--iterations', String(iterations), '--warmup', String(warmup), ...extra], { encoding: 'utf8' });
   if (r.status !== 0) {
