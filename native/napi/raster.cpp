@@ -300,7 +300,7 @@ Napi::Value rasterInterpolateBackward(const Napi::CallbackInfo& info) {
   FGN_CATCH(env)
 }
 
-// rasterBenchmark(o: render inputs with texture, iterations?, warmup?, deterministic?, chunk?, bigArea?, bwdMinBlocks?, bwdMipMinBlocks?, pdl?, gradients?, mask?)
+// rasterBenchmark(o: render inputs with texture, iterations?, warmup?, deterministic?, chunk?, bigArea?, bwdMinBlocks?, bwdMipMinBlocks?, texStage?, pdl?, gradients?, mask?)
 //   -> { forwardUs, forwardBackwardUs, forwardBackwardGraphUs, stages: [{ stage, us }] } (stages: mean per-stage time of one fwd+bwd)
 // CUDA only: everything is staged once; each iteration renders color (rasterise + UV interpolation +
 // bilinear texture + antialiasing; the mask too with mask: true) and, for forwardBackwardUs, back-propagates a fixed
@@ -324,6 +324,7 @@ Napi::Value rasterBenchmark(const Napi::CallbackInfo& info) {
   tuning.bigArea = int(getInt(o, "bigArea", tuning0.bigArea, 0, 1 << 30));
   tuning.bwdMinBlocks = int(getInt(o, "bwdMinBlocks", tuning0.bwdMinBlocks, 3, 4));
   tuning.bwdMipMinBlocks = int(getInt(o, "bwdMipMinBlocks", tuning0.bwdMipMinBlocks, 2, 3));
+  tuning.texStage = int(getInt(o, "texStage", tuning0.texStage, 0, 1));
   tuning.pdl = int(getInt(o, "pdl", tuning0.pdl, 0, 1));
   struct Restore {
     fg::raster::RasterTuning t;

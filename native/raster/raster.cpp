@@ -347,6 +347,10 @@ void RasterContext::backward(const RenderParams& p, const RenderState& st, const
       memsetAny(g.dTexture, dev_, 0, size_t(texElems) * 4, stream);
       // CUDA sm_90: float4/float2 texture-gradient atomics (needs a 16-byte aligned dTexture)
       k.texVec = (p.channels == 3 || p.channels == 4) && (reinterpret_cast<uintptr_t>(g.dTexture) & 15) == 0 ? 1 : 0;
+#if FG_HAVE_CUDA
+      // bilinear: the pixel pass sums each warp's texel gradients in shared memory first (the channel count)
+      k.texStage = dev_ == Device::CUDA && k.texVec && k.mipL == 0 && rasterTuning().texStage ? p.channels : 0;
+#endif
     }
   } else if (g.dTexture) {
     // nothing rendered with a texture: its gradient is zero

@@ -201,8 +201,10 @@ __global__ void __launch_bounds__(kThreads) kRasterChunks(Kern k, const int* que
   __shared__ int sb[4];
   pdlTrigger();
   pdlWait();
+  // (the silhouette bits go to the grid's last blocks and the chunk items below to its first ones, so that a thread
+  // rarely carries both dependent-load chains in series)
   const int64_t nBits = int64_t(k.V) * k.silWords * 32;  // a multiple of 32: whole warps take each iteration
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < nBits; i += int64_t(gridDim.x) * blockDim.x) {
+  for (int64_t i = int64_t(gridDim.x - 1 - blockIdx.x) * blockDim.x + threadIdx.x; i < nBits; i += int64_t(gridDim.x) * blockDim.x) {
     const int v = int(i / (int64_t(k.silWords) * 32)), t = int(i - int64_t(v) * k.silWords * 32);
     const unsigned bits = __ballot_sync(0xffffffffu, t < k.T && silhouetteFlag(k, v, t));
     if ((threadIdx.x & 31) == 0) k.silBits[int64_t(v) * k.silWords + (t >> 5)] = bits;
@@ -251,13 +253,14 @@ __global__ void __launch_bounds__(kThreads) kRasterChunks(Kern k, const int* que
 }
 
 // (Mip: two trilinear taps per pixel; 2 blocks per SM leaves it the registers it needs without spilling.)
-// (Geom: geometry outputs requested; without them their code is compiled out of the pixel.)
-template <bool Mip, bool Geom>
+// (Geom: geometry outputs requested; without them their code is compiled out of the pixel. CC: the texture's
+// channel count when it is 3 or 4, else 0 = k.C at run time; see writeColor.)
+template <bool Mip, bool Geom, int CC>
 __global__ void __launch_bounds__(kTileW * kTileH, Mip ? 2 : 4) kResolve(Kern k) {
   pdlTrigger();
   pdlWait();
   const int x = int(blockIdx.x) * kTileW + int(threadIdx.x), y = int(blockIdx.y) * kTileH + int(threadIdx.y);
-  const int code = x < k.W && y < k.H ? resolvePixel<Mip, Geom>(k, int(blockIdx.z), x, y) : 0;
+  const int code = x < k.W && y < k.H ? resolvePixel<Mip, Geom, CC>(k, int(blockIdx.z), x, y) : 0;
   if (!k.silList) return;
   // append the pixels with antialiasing pairs to the silhouette list (one atomic per warp)
   const unsigned m = __ballot_sync(0xffffffffu, code != 0);
@@ -426,14 +429,102 @@ __device__ __forceinline__ void warpAccumulate(const Kern& k, PixGrad& g, bool w
   if (withN) accAdd(k.dN, b, g.nn);
 }
 
+// Warp-staged texture gradients (k.texStage; bilinear, 3 or 4 channels, float sink): the warp's footprints are
+// summed in a per-warp shared-memory box of texels (rows ymin..ymax, columns xmin..xmax of the texture), each box
+// row staged from the 16-byte boundary at or before its first float, and then added to dTex with aligned float4
+// reductions over consecutive chunks: the lanes of one reduction instruction cover 512 contiguous bytes, so the
+// L2 receives about one request per sector instead of one per texel row of each pixel. The box sums in 32-bit
+// fixed point (shared memory has native integer atomics only; float ones are compare-and-swap loops) scaled to
+// the warp's largest contribution M: 2^-22 M resolution, each sum exact, one rounding to float per staged value.
+// A warp whose box does not fit (a UV seam, wrapping, strong minification) or whose M is not a normal float
+// range (zero: nothing to add; inf/NaN, tiny) adds its footprints directly (texRowAtomics).
+constexpr int kStageInts = 1024;  // per warp (4 KB; 32 KB per block of 8 warps)
+template <int CC>
+__device__ __forceinline__ void texStagedAdd(const Kern& k, const PixGrad& g, int* buf) {
+  const unsigned full = 0xffffffffu;
+  const int lane = int(threadIdx.x & 31);
+  const bool on = g.tapOn != 0;
+  if (!__any_sync(full, on)) return;
+  const int x0 = on ? min(g.tap.xa, g.tap.xb) : INT_MAX, x1 = on ? max(g.tap.xa, g.tap.xb) : INT_MIN;
+  const int y0 = on ? min(g.tap.ya, g.tap.yb) : INT_MAX, y1 = on ? max(g.tap.ya, g.tap.yb) : INT_MIN;
+  const int xmin = __reduce_min_sync(full, x0), xmax = __reduce_max_sync(full, x1);
+  const int ymin = __reduce_min_sync(full, y0), ymax = __reduce_max_sync(full, y1);
+  const int cols = xmax - xmin + 1, rows = ymax - ymin + 1;
+  const int pitch = (cols * CC + 6) & ~3;  // the row's values plus up to 3 of alignment, in whole 4-vectors
+  // the largest |contribution| of the warp (weights are in [0, 1]; NaN and inf sort above every finite float)
+  float gm = 0.f, wm = 0.f;
+  if (on) {
+    bool nan = false;
+#pragma unroll
+    for (int c = 0; c < CC; ++c) {
+      gm = fmaxf(gm, fabsf(g.tg[c]));  // (fmaxf skips NaN: flagged apart)
+      nan = nan || g.tg[c] != g.tg[c];
+    }
+    wm = fmaxf(fmaxf(g.tap.w[0], g.tap.w[1]), fmaxf(g.tap.w[2], g.tap.w[3]));
+    if (nan) gm = __int_as_float(0x7fc00000);
+  }
+  const unsigned mb = __reduce_max_sync(full, __float_as_uint(wm * gm));
+  if (mb == 0u) return;  // every contribution is zero
+  const int e = int(mb >> 23) - 127;  // M in [2^e, 2^(e+1))
+  if (rows * pitch > kStageInts || e < -100 || e > 100) {
+    if (on) {
+      texRowAtomics(k.dTex.f, CC, g.tap.idx[0], g.tap.idx[1], g.tap.w[0], g.tap.w[1], g.tg);
+      texRowAtomics(k.dTex.f, CC, g.tap.idx[2], g.tap.idx[3], g.tap.w[2], g.tap.w[3], g.tg);
+    }
+    return;
+  }
+  // |q| <= 2^23 per contribution: a texel's sum of at most 32 lanes x 4 taps stays below 2^30
+  const float scale = __int_as_float((127 + 22 - e) << 23), inv = __int_as_float((127 - 22 + e) << 23);
+  const int n4 = rows * pitch / 4, q4 = pitch / 4;
+  int4* b4 = reinterpret_cast<int4*>(buf);
+  for (int i = lane; i < n4; i += 32) b4[i] = make_int4(0, 0, 0, 0);
+  __syncwarp();
+  if (on) {
+    const int ys[2] = {g.tap.ya, g.tap.yb}, xs[2] = {g.tap.xa, g.tap.xb};
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int y = ys[j >> 1], x = xs[j & 1];
+      const int start = (y * k.tw + xmin) * CC;  // the box row's first value in dTex
+      int* d = buf + (y - ymin) * pitch + (start & 3) + (x - xmin) * CC;
+      const float ws = g.tap.w[j] * scale;
+#pragma unroll
+      for (int c = 0; c < CC; ++c) atomicAdd(d + c, __float2int_rn(ws * g.tg[c]));
+    }
+  }
+  __syncwarp();
+  const int total = k.tw * k.th * CC;
+  for (int i = lane; i < n4; i += 32) {
+    const int4 q = b4[i];
+    if ((q.x | q.y | q.z | q.w) == 0) continue;
+    const float4 v = make_float4(float(q.x) * inv, float(q.y) * inv, float(q.z) * inv, float(q.w) * inv);
+    const int r = i / q4;
+    const int o = (((ymin + r) * k.tw + xmin) * CC & ~3) + 4 * (i - r * q4);
+    if (o + 4 <= total) {
+      atomicAdd(reinterpret_cast<float4*>(k.dTex.f + o), v);
+    } else {
+      const float ev[4] = {v.x, v.y, v.z, v.w};
+      for (int c = 0; c < 4 && o + c < total; ++c)
+        if (ev[c] != 0.f) atomicAdd(k.dTex.f + o + c, ev[c]);
+    }
+  }
+}
+
 // WithN: vertex-normal accumulators (grey shading) in use; without them the nn half of PixGrad is dead code.
 // MinB: blocks per SM the register budget is cut for (RasterTuning::bwdMinBlocks; 1 with mip-mapping).
 template <bool WithN, bool Mip, int MinB>
 __global__ void __launch_bounds__(kTileW * kTileH, MinB) kBackward(Kern k) {
+  __shared__ __align__(16) int sStage[Mip ? 4 : kTileH * kStageInts];
   const int x = int(blockIdx.x) * kTileW + int(threadIdx.x), y = int(blockIdx.y) * kTileH + int(threadIdx.y);
   PixGrad g;
   zeroPixGrad(g);
   if (x < k.W && y < k.H) backwardPixel<Mip>(k, int(blockIdx.z), x, y, g);
+#if __CUDA_ARCH__ >= 900
+  if constexpr (!Mip) {
+    int* buf = sStage + int(threadIdx.y) * kStageInts;
+    if (k.texStage == 3) texStagedAdd<3>(k, g, buf);
+    else if (k.texStage == 4) texStagedAdd<4>(k, g, buf);
+  }
+#endif
   warpAccumulate(k, g, WithN);
 }
 // The silhouette edges' gradients (aaEdgePixel) of the listed pixels with blended pairs (a thread each: few
@@ -539,12 +630,20 @@ void forwardCuda(const Kern& k, const ForwardScratch& s, StreamHandle stream) {
   FG_CUDA_CHECK_LAUNCH();
   mark("fwd silhouette bits + raster", st);
   const bool geom = k.oTri || k.oBary || k.oDepth || k.oNormal || k.oDepthImg;
+  auto resolve = [&](auto kernel) { launchPdl(pdl, kernel, tileGrid(k), dim3(kTileW, kTileH), st, k); };
+  const int cc = k.tex && (k.C == 3 || k.C == 4) ? k.C : 0;
   if (k.mipL > 0) {
-    if (geom) launchPdl(pdl, kResolve<true, true>, tileGrid(k), dim3(kTileW, kTileH), st, k);
-    else launchPdl(pdl, kResolve<true, false>, tileGrid(k), dim3(kTileW, kTileH), st, k);
+    if (geom) resolve(kResolve<true, true, 0>);
+    else resolve(kResolve<true, false, 0>);
+  } else if (cc == 3) {
+    if (geom) resolve(kResolve<false, true, 3>);
+    else resolve(kResolve<false, false, 3>);
+  } else if (cc == 4) {
+    if (geom) resolve(kResolve<false, true, 4>);
+    else resolve(kResolve<false, false, 4>);
   } else {
-    if (geom) launchPdl(pdl, kResolve<false, true>, tileGrid(k), dim3(kTileW, kTileH), st, k);
-    else launchPdl(pdl, kResolve<false, false>, tileGrid(k), dim3(kTileW, kTileH), st, k);
+    if (geom) resolve(kResolve<false, true, 0>);
+    else resolve(kResolve<false, false, 0>);
   }
   FG_CUDA_CHECK_LAUNCH();
   mark("fwd resolve+shade+texture+antialias", st);

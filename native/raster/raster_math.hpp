@@ -146,6 +146,8 @@ struct Kern {
   float* dPosOut;  // [P,3] final
   float* dTexOut;  // final texture grads (deterministic conversion)
   int texVec;      // CUDA sm_90: vector texture-gradient atomics (float sink, 3 or 4 channels, 16-byte aligned)
+  int texStage;    // CUDA (texVec, bilinear): backwardPixel hands its footprint back (PixGrad::tap) for the kernel's
+                   // warp-staged texture-gradient flush instead of adding it itself
   // mip-mapping (mipL == 0: off; the template parameter Mip of the per-pixel functions selects the path)
   const float* mip;  // levels 1..mipL-1 of the pyramid (mipOffset layout)
   int mipL;          // levels in use, including level 0 (the texture itself)
@@ -397,6 +399,7 @@ FG_HDI V3 rotateT(const float* E, V3 n) {
 // Bilinear footprint of a texture lookup.
 struct Tap {
   int idx[4];  // texel indices (row-major texel number; texels x channels < 2^31 is checked)
+  int xa, xb, ya, yb;  // their columns (idx[0], idx[2]: xa; idx[1], idx[3]: xb) and rows (idx[0..1]: ya; idx[2..3]: yb)
   float w[4];
   float fx, fy;
   float dtdu, dtdv;  // d(texel x)/du, d(texel y)/dv
@@ -422,6 +425,7 @@ FG_HDI Tap texTapDims(const Kern& k, float u, float v, int tw, int th) {
   int x0 = int(x0f), y0 = int(y0f);
   int xa = wrapIndex(x0, tw, k.wrap), xb = wrapIndex(x0 + 1, tw, k.wrap);
   int ya = wrapIndex(y0, th, k.wrap), yb = wrapIndex(y0 + 1, th, k.wrap);
+  t.xa = xa; t.xb = xb; t.ya = ya; t.yb = yb;
   t.idx[0] = ya * tw + xa;
   t.idx[1] = ya * tw + xb;
   t.idx[2] = yb * tw + xa;
@@ -786,13 +790,54 @@ FG_HDI float keyMask(unsigned long long key) { return key == kNoKey ? 0.f : 1.f;
 // (Inlined: a non-inlined device function taking the Kern by reference would copy the kernel's whole parameter
 // block to local memory in every thread.)
 #define FG_RASTER_COLD FG_HDI
+// The pre-antialiasing colour of a pixel, all channels, to k.oColor (and to the pixel's preShade record when rec is
+// not null). CC > 0: the channel count known at compile time (3, 4: the loops unroll, the four texel rows are
+// addressed once; the sums are tapSample's, in its order); CC = 0: k.C at run time.
+template <bool Mip, int CC>
+FG_HDI void writeColor(const Kern& k, const PixShadeT<Mip>& s, int64_t pix, float* rec) {
+  const int S = k.C + 1;
+  if constexpr (CC > 0 && !Mip) {
+    float cv[CC];
+    if (s.hit) {
+      const float* p0 = k.tex + s.tap.idx[0] * CC;
+      const float* p1 = k.tex + s.tap.idx[1] * CC;
+      const float* p2 = k.tex + s.tap.idx[2] * CC;
+      const float* p3 = k.tex + s.tap.idx[3] * CC;
+      FG_RASTER_UNROLL
+      for (int c = 0; c < CC; ++c) {
+        float r = 0.f;
+        r += s.tap.w[0] * p0[c];
+        r += s.tap.w[1] * p1[c];
+        r += s.tap.w[2] * p2[c];
+        r += s.tap.w[3] * p3[c];
+        cv[c] = r;
+      }
+    } else {
+      FG_RASTER_UNROLL
+      for (int c = 0; c < CC; ++c) cv[c] = k.background ? k.background[c] : 0.f;
+    }
+    float* o = k.oColor + pix * CC;
+    FG_RASTER_UNROLL
+    for (int c = 0; c < CC; ++c) o[c] = cv[c];
+    if (rec)
+      FG_RASTER_UNROLL
+      for (int c = 0; c < CC; ++c) rec[pix * S + c] = cv[c];
+  } else {
+    for (int c = 0; c < k.C; ++c) {
+      const float cv = shadeChannel(k, s, c);
+      k.oColor[pix * k.C + c] = cv;
+      if (rec) rec[pix * S + c] = cv;
+    }
+  }
+}
+
 // ---- forward: resolve + shading + antialiasing, one pass per pixel ------------------------------------------------
 
-// Returns the pixel's aaCode (0 without antialiasing). Geom = false: none of the geometry outputs (ids,
+// Returns the pixel's aaCode (0 without antialiasing). CC: see writeColor (CUDA instantiates 3 and 4). Geom = false: none of the geometry outputs (ids,
 // barycentrics, depth, normal, depth image) is requested, and their code is compiled out (most of a pixel's
 // instructions are index arithmetic and output checks, not shading). Pixel indices are 32-bit (views x H x W <
 // 2^31 is checked); arrays of several values per pixel widen.
-template <bool Mip = false, bool Geom = true>
+template <bool Mip = false, bool Geom = true, int CC = 0>
 FG_HDI int resolvePixel(const Kern& k, int v, int x, int y) {
   const int pixI = (v * k.H + y) * k.W + x;
   const int64_t pix = pixI;
@@ -800,13 +845,16 @@ FG_HDI int resolvePixel(const Kern& k, int v, int x, int y) {
   const unsigned long long key = *kp;
   uint32_t tu = uint32_t(key & 0xffffffffull);
   // the neighbours' triangle ids (the low words of their keys), loaded up front so that the four loads overlap
-  // each other and the shading's (an out-of-image neighbour reads as this pixel's own id: no pair)
+  // each other and the shading's. An out-of-image neighbour reads as this pixel's own id (no pair): its offset is
+  // clamped to 0, so the loads need no branches.
   const int noff[4] = {-1, 1, -k.W, k.W};
-  uint32_t nid[4];
-  FG_RASTER_UNROLL
-  for (int d = 0; d < 4; ++d) {
-    int nx, ny;
-    nid[d] = k.antialias && neighbourOf(k, x, y, d, nx, ny) ? reinterpret_cast<const uint32_t*>(kp + noff[d])[0] : tu;
+  uint32_t nid[4] = {tu, tu, tu, tu};
+  if (k.antialias) {
+    const uint32_t* kp32 = reinterpret_cast<const uint32_t*>(kp);
+    nid[0] = kp32[x > 0 ? -2 : 0];
+    nid[1] = kp32[x + 1 < k.W ? 2 : 0];
+    nid[2] = kp32[y > 0 ? -2 * k.W : 0];
+    nid[3] = kp32[y + 1 < k.H ? 2 * k.W : 0];
   }
   PixelGeom pg;
   bool hit = key != kNoKey && pixelGeom(k, v, int(tu), x, y, pg);
@@ -849,8 +897,7 @@ FG_HDI int resolvePixel(const Kern& k, int v, int x, int y) {
   const bool wantGrey = k.oGrey && k.sh, wantColor = k.oColor && k.tex;
   const float m0 = keyMask(key);
   if (!k.antialias) {
-    if (wantColor)
-      for (int c = 0; c < k.C; ++c) k.oColor[pix * k.C + c] = shadeChannel(k, own, c);
+    if (wantColor) writeColor<Mip, CC>(k, own, pix, nullptr);
     if (k.oMask) k.oMask[pix] = m0;
     if (wantGrey) k.oGrey[pix] = own.grey;
     return 0;
@@ -860,28 +907,27 @@ FG_HDI int resolvePixel(const Kern& k, int v, int x, int y) {
   // need the other pixel's shading, are resolveBlendPixel's (a second pass over the pixels with blended pairs).
   float mo = m0;
   int code = 0;
-  const bool ownMay = tu != kNoTri && maySilhouette(k, v, int(tu));
-  FG_RASTER_UNROLL
-  for (int d = 0; d < 4; ++d) {
-    if (nid[d] == tu) continue;
-    // the nearer triangle of the pair is one of the two: neither silhouette bit set, no pair
-    if (!ownMay && (nid[d] == kNoTri || !maySilhouette(k, v, int(nid[d])))) continue;
-    int nx, ny;
-    neighbourOf(k, x, y, d, nx, ny);
-    const unsigned long long nkey = kp[noff[d]];
-    const Pair pr = evalPair(k, v, x, y, key, nx, ny, nkey);
-    if (!pr.active) continue;
-    code |= pr.meBlended ? 1 << d : 16 << d;
-    if (k.aaAlpha) k.aaAlpha[pix * 4 + d] = pr.alpha;
-    if (pr.meBlended) mo += pr.alpha * (keyMask(nkey) - m0);
+  // (a pixel whose four neighbours all show its own triangle, or all the background, has no pair: the common case
+  // takes one branch)
+  if (nid[0] != tu || nid[1] != tu || nid[2] != tu || nid[3] != tu) {
+    const bool ownMay = tu != kNoTri && maySilhouette(k, v, int(tu));
+    FG_RASTER_UNROLL
+    for (int d = 0; d < 4; ++d) {
+      if (nid[d] == tu) continue;
+      // the nearer triangle of the pair is one of the two: neither silhouette bit set, no pair
+      if (!ownMay && (nid[d] == kNoTri || !maySilhouette(k, v, int(nid[d])))) continue;
+      int nx, ny;
+      neighbourOf(k, x, y, d, nx, ny);
+      const unsigned long long nkey = kp[noff[d]];
+      const Pair pr = evalPair(k, v, x, y, key, nx, ny, nkey);
+      if (!pr.active) continue;
+      code |= pr.meBlended ? 1 << d : 16 << d;
+      if (k.aaAlpha) k.aaAlpha[pix * 4 + d] = pr.alpha;
+      if (pr.meBlended) mo += pr.alpha * (keyMask(nkey) - m0);
+    }
   }
   const int S = k.C + 1;
-  if (wantColor)
-    for (int c = 0; c < k.C; ++c) {
-      const float cv = shadeChannel(k, own, c);
-      k.oColor[pix * k.C + c] = cv;
-      if (code && k.preShade) k.preShade[pix * S + c] = cv;
-    }
+  if (wantColor) writeColor<Mip, CC>(k, own, pix, code ? k.preShade : nullptr);
   if (k.oMask) k.oMask[pix] = mo;
   if (wantGrey) k.oGrey[pix] = own.grey;
   if (code && k.preShade) k.preShade[pix * S + k.C] = own.grey;
@@ -970,6 +1016,11 @@ struct PixGrad {
   long long key;
   float w[9];
   float nn[9];
+  // k.texStage: the bilinear footprint and the (antialiasing-adjusted) colour gradient whose texel gradients the
+  // kernel adds (tapOn = 0: none)
+  int tapOn;
+  Tap tap;
+  float tg[4];
 };
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -1175,8 +1226,15 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
 #pragma unroll
         for (int c = 0; c < 4; ++c)
           if (c < k.C && g4[c] != 0.f && posGrad) tapChannelGrad(k.tex, k.C, tp, c, g4[c], dtx, dty);
-        texRowAtomics(k.dTex.f, k.C, tp.idx[0], tp.idx[1], tp.w[0], tp.w[1], g4);
-        texRowAtomics(k.dTex.f, k.C, tp.idx[2], tp.idx[3], tp.w[2], tp.w[3], g4);
+        if (k.texStage) {
+          out.tapOn = 1;
+          out.tap = tp;
+#pragma unroll
+          for (int c = 0; c < 4; ++c) out.tg[c] = g4[c];
+        } else {
+          texRowAtomics(k.dTex.f, k.C, tp.idx[0], tp.idx[1], tp.w[0], tp.w[1], g4);
+          texRowAtomics(k.dTex.f, k.C, tp.idx[2], tp.idx[3], tp.w[2], tp.w[3], g4);
+        }
       } else
 #endif
       {
@@ -1257,6 +1315,7 @@ FG_HDI void aaEdgePixel(const Kern& k, int v, int x, int y, int code) {
 FG_HDI void zeroPixGrad(PixGrad& g) {
   g.key = -1;
   for (int q = 0; q < 9; ++q) { g.w[q] = 0.f; g.nn[q] = 0.f; }
+  g.tapOn = 0;
 }
 
 // Vertex-normal and position gathers: vertex p's sum runs over "terms" (one per (view, vertex-triangle entry),

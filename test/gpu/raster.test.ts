@@ -139,19 +139,23 @@ test('deterministic mode is bitwise reproducible on the ICT head (4 views, 512)'
   assert.ok(relErr(r1.dTexture!, cpu.dTexture!) < 1e-4, `dTexture vs CPU ${relErr(r1.dTexture!, cpu.dTexture!)}`);
 });
 
-test('CUDA float (vector-atomic) texture and position gradients match the CPU twin: 3-channel textures, clamp and repeat edges', { skip: !hasShared }, async () => {
-  // 3 channels take the sm_90 float4/float2 texture-gradient atomics (all four alignments of a texel pair occur
-  // on a 1024-wide texture); repeat wrapping on a small texture puts bilinear pairs across the texture edge
-  // (non-adjacent texels) and clamping makes both texels of a pair the same one.
+test('CUDA float (vector-atomic) texture and position gradients match the CPU twin: 3- and 4-channel textures, clamp and repeat edges', { skip: !hasShared }, async () => {
+  // 3 and 4 channels take the warp-staged texture-gradient flush (per-warp shared-memory boxes, aligned float4
+  // reductions) and, for warps whose box does not fit (UV seams), the sm_90 float4/float2 atomics (all four
+  // alignments of a texel pair occur on a 1024-wide texture); repeat wrapping on a small texture puts bilinear
+  // pairs across the texture edge (non-adjacent texels) and clamping makes both texels of a pair the same one.
   const mesh = await ictMesh();
   const cams = orbitCameras(meshBounds(mesh.positions), { views: 4, width: 512 });
   const n = 4 * 512 * 512;
-  const g = { dColor: Float32Array.from(hashRand(n * 3, 11), (v) => v - 0.5), dMask: Float32Array.from(hashRand(n, 12), (v) => v - 0.5) };
+  const dMask = Float32Array.from(hashRand(n, 12), (v) => v - 0.5);
   for (const [what, o] of [
     ['1024x1024x3 clamp', { texture: randomTexture(1024, 1024, 3, 13), sh: null }],
     ['5x7x3 repeat', { texture: randomTexture(5, 7, 3, 14), wrap: 'repeat', sh: null }],
     ['6x4x3 clamp', { texture: randomTexture(6, 4, 3, 15), sh: null }],
+    ['1024x1024x4 clamp', { texture: randomTexture(1024, 1024, 4, 16), sh: null }],
+    ['3x301x4 repeat', { texture: randomTexture(3, 301, 4, 17), wrap: 'repeat', sh: null }],
   ] as [string, RenderOptions][]) {
+    const g = { dColor: Float32Array.from(hashRand(n * o.texture!.channels, 11), (v) => v - 0.5), dMask };
     const cpu = renderBackward(mesh, cams, { ...o, device: 'cpu' }, g);
     const cuda = renderBackward(mesh, cams, { ...o, device: 'cuda' }, g);
     assert.ok(relErr(cuda.dTexture!, cpu.dTexture!) < 1e-4, `${what}: dTexture CUDA vs CPU ${relErr(cuda.dTexture!, cpu.dTexture!)}`);
