@@ -322,6 +322,13 @@ void RasterContext::backward(const RenderParams& p, const RenderState& st, const
       k.dm = ws.alloc<float>(size_t(p.numVertices) * 3);
     }
   }
+  // the texel-gradient buffers are zeroed after the silhouette-edge pass has been forked off on CUDA (that pass
+  // only needs the accumulators), so that it starts beside the memsets rather than after them
+  TexZero texZero;
+  auto zeroTex = [&](void* ptr, size_t bytes) {
+    if (dev_ == Device::CPU) memsetAny(ptr, dev_, 0, bytes, stream);
+    else texZero.add(ptr, bytes);
+  };
   bool texConvert = false;
   if (g.dTexture && texElems > 0 && k.mipL > 1) {
     // texel gradients of levels 1.. (pushed down to level 0 after the per-pixel pass)
@@ -329,22 +336,22 @@ void RasterContext::backward(const RenderParams& p, const RenderState& st, const
     if (det) {
       k.dMip.fx = ws.alloc<long long>(mf);
       k.dMip.scale = g.fixedPointScale;
-      memsetAny(k.dMip.fx, dev_, 0, mf * 8, stream);
+      zeroTex(k.dMip.fx, mf * 8);
     } else {
       k.dMip.f = ws.alloc<float>(mf);
-      memsetAny(k.dMip.f, dev_, 0, mf * 4, stream);
+      zeroTex(k.dMip.f, mf * 4);
     }
   }
   if (g.dTexture && texElems > 0) {
     if (det) {
       k.dTex.fx = ws.alloc<long long>(size_t(texElems));
       k.dTex.scale = g.fixedPointScale;
-      memsetAny(k.dTex.fx, dev_, 0, size_t(texElems) * 8, stream);
+      zeroTex(k.dTex.fx, size_t(texElems) * 8);
       k.dTexOut = g.dTexture;
       texConvert = true;
     } else {
       k.dTex.f = g.dTexture;
-      memsetAny(g.dTexture, dev_, 0, size_t(texElems) * 4, stream);
+      zeroTex(g.dTexture, size_t(texElems) * 4);
       // CUDA sm_90: float4/float2 texture-gradient atomics (needs a 16-byte aligned dTexture)
       k.texVec = (p.channels == 3 || p.channels == 4) && (reinterpret_cast<uintptr_t>(g.dTexture) & 15) == 0 ? 1 : 0;
 #if FG_HAVE_CUDA
@@ -359,7 +366,7 @@ void RasterContext::backward(const RenderParams& p, const RenderState& st, const
     backwardCpu(k, withNormals, texConvert);  // (texConvert: CUDA's fixed-point textures only; false here)
   } else {
 #if FG_HAVE_CUDA
-    backwardCuda(k, withNormals, texConvert, texElems, stream);
+    backwardCuda(k, texZero, withNormals, texConvert, texElems, stream);
 #else
     requireCuda();
 #endif

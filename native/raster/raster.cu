@@ -161,8 +161,9 @@ __device__ __forceinline__ void setupElem(const Kern& k, int64_t i, const SetupA
 
 // Forward prologue, one launch of warp-aligned sections: the vertex transform, the vertex normals when wanted
 // (kLanesPerVertex lanes per vertex: whole warps, so the lane-group shuffles see converged warps), the
-// per-triangle UV table when texturing, the per-(view, triangle) setup (setupElem) and the depth-key clear (16
-// bytes per thread). The work-item counters are zeroed before the launch.
+// per-triangle UV table when texturing, the per-(view, triangle) setup (setupElem) and the depth-key clear
+// (kKeysPerClear keys per thread). The work-item counters are zeroed before the launch.
+constexpr int kKeysPerClear = 8;  // depth keys each thread of the prologue's clear section sets
 struct PrologueRanges {
   int64_t n0, n1, n2, n3;  // ends of the vertex, normal, UV-table and setup sections; then the key clear
 };
@@ -189,8 +190,15 @@ __global__ void __launch_bounds__(kThreads) kPrologue(Kern k, int64_t pix, Prolo
     setupElem(k, i - r.n2, a, sStart, sItem);
   } else {
     const int64_t j = i - r.n3;
-    if (j < pix / 2) reinterpret_cast<ulonglong2*>(k.keys)[j] = make_ulonglong2(kNoKey, kNoKey);
-    else if (j == pix / 2 && (pix & 1)) k.keys[pix - 1] = kNoKey;
+    // (kKeysPerClear keys per thread: 16-byte stores a warp-width apart, so each store instruction is coalesced)
+    const int64_t w = j / 32, l = j % 32, pairs = pix / 2;
+    ulonglong2* k2 = reinterpret_cast<ulonglong2*>(k.keys);
+#pragma unroll
+    for (int q = 0; q < kKeysPerClear / 2; ++q) {
+      const int64_t e = (w * (kKeysPerClear / 2) + q) * 32 + l;
+      if (e < pairs) k2[e] = make_ulonglong2(kNoKey, kNoKey);
+    }
+    if (j == 0 && (pix & 1)) k.keys[pix - 1] = kNoKey;
   }
 }
 
@@ -621,7 +629,7 @@ void forwardCuda(const Kern& k, const ForwardScratch& s, StreamHandle stream) {
   r.n3 = r.n2 + roundUp32(VT);
   SetupArgs a{s.queue, s.chunks, s.chunkCapacity, s.counter, gTuning.chunk, gTuning.bigArea};
   FG_CUDA_CHECK(cudaMemsetAsync(s.counter, 0, 3 * sizeof(int), st));
-  kPrologue<<<blocksFor(r.n3 + pix / 2 + 1), kThreads, 0, st>>>(k, pix, r, a);
+  kPrologue<<<blocksFor(r.n3 + roundUp32((pix / 2 + kKeysPerClear / 2 - 1) / (kKeysPerClear / 2))), kThreads, 0, st>>>(k, pix, r, a);
   FG_CUDA_CHECK_LAUNCH();
   mark("fwd clear keys + vertices + normals + triangle setup", st);
   const bool pdl = gTuning.pdl != 0;
@@ -695,9 +703,9 @@ SideStream& sideStream() {  // (also called by prepareSideStreamCuda, before any
 
 void prepareSideStreamCuda() { sideStream(); }
 
-void backwardCuda(const Kern& k, bool withNormals, bool texConvert, int64_t texElems, StreamHandle stream) {
+void backwardCuda(const Kern& k, const TexZero& texZero, bool withNormals, bool texConvert, int64_t texElems, StreamHandle stream) {
   cudaStream_t st = cs(stream);
-  mark("bwd clear (accumulators, dTexture)", st);
+  mark("bwd clear (accumulators)", st);
   const bool mip = k.mipL > 0;
   // the silhouette edges (a short latency-bound pass over few pixels) run on a side stream, beside the pixel pass
   const bool edges = k.antialias && k.silList && k.dW.on();
@@ -714,6 +722,9 @@ void backwardCuda(const Kern& k, bool withNormals, bool texConvert, int64_t texE
     FG_CUDA_CHECK_LAUNCH();
     FG_CUDA_CHECK(cudaEventRecord(side->join, side->s));
   }
+  for (int i = 0; i < 2; ++i)
+    if (texZero.p[i]) FG_CUDA_CHECK(cudaMemsetAsync(texZero.p[i], 0, texZero.bytes[i], st));
+  mark("bwd clear (dTexture)", st);
   const dim3 grid = tileGrid(k), block(kTileW, kTileH);
   const bool b3 = gTuning.bwdMinBlocks == 3, m3 = gTuning.bwdMipMinBlocks == 3;
   if (k.dN.on()) {

@@ -20,6 +20,17 @@ struct ForwardScratch {
 // the big-triangle queue instead).
 inline int64_t chunkListCapacity(int64_t VT, int64_t pix) { return 4 * VT + pix / 16; }
 
+// Texel-gradient buffers (dTex, dMip) the CUDA backward zeroes itself, once the silhouette-edge pass is forked.
+struct TexZero {
+  void* p[2] = {nullptr, nullptr};
+  size_t bytes[2] = {0, 0};
+  void add(void* ptr, size_t b) {
+    const int i = p[0] ? 1 : 0;
+    p[i] = ptr;
+    bytes[i] = b;
+  }
+};
+
 void forwardCpu(const Kern& k);
 void mipBuildCpu(const float* tex, int tw, int th, int C, int levels, float* pyramid);
 void backwardCpu(const Kern& k, bool withNormals, bool texConvert);
@@ -35,7 +46,7 @@ struct StageTimer {
 void setStageTimer(StageTimer* t);
 // Launch tuning of the CUDA passes (benchmarks sweep it; the defaults are what the H100 measurements chose).
 struct RasterTuning {
-  int chunk = 16;       // pixels of a triangle's box per work item of the chunked raster
+  int chunk = 12;       // pixels of a triangle's box per work item of the chunked raster
   int bigArea = 1024;   // triangles with a larger pixel box go to the block-per-triangle queue
   int bwdMinBlocks = 4; // register budget of the backward pixel pass: 3 or 4 blocks of 256 threads per SM
   int bwdMipMinBlocks = 2;  // the same with mip-mapping: 2 or 3 (3 spills)
@@ -58,7 +69,7 @@ void forwardCuda(const Kern& k, const ForwardScratch& s, StreamHandle stream);
 // constructor so that a later backward under CUDA-graph capture creates nothing).
 void prepareSideStreamCuda();
 void mipBuildCuda(const float* tex, int tw, int th, int C, int levels, float* pyramid, StreamHandle stream);
-void backwardCuda(const Kern& k, bool withNormals, bool texConvert, int64_t texElems, StreamHandle stream);
+void backwardCuda(const Kern& k, const TexZero& texZero, bool withNormals, bool texConvert, int64_t texElems, StreamHandle stream);
 void interpolateCuda(const InterpolateParams& p, float* out, StreamHandle s);
 void interpolateBackwardCuda(const InterpolateParams& p, const float* dOut, float* dAttr, StreamHandle s);
 #endif
