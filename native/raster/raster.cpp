@@ -355,8 +355,8 @@ void RasterContext::backward(const RenderParams& p, const RenderState& st, const
       // CUDA sm_90: float4/float2 texture-gradient atomics (needs a 16-byte aligned dTexture)
       k.texVec = (p.channels == 3 || p.channels == 4) && (reinterpret_cast<uintptr_t>(g.dTexture) & 15) == 0 ? 1 : 0;
 #if FG_HAVE_CUDA
-      // bilinear: the pixel pass sums each warp's texel gradients in shared memory first (the channel count)
-      k.texStage = dev_ == Device::CUDA && k.texVec && k.mipL == 0 && rasterTuning().texStage ? p.channels : 0;
+      // the pixel pass sums each warp's texel gradients in shared memory first (the channel count)
+      k.texStage = dev_ == Device::CUDA && k.texVec && rasterTuning().texStage ? p.channels : 0;
 #endif
     }
   } else if (g.dTexture) {

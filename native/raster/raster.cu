@@ -437,24 +437,23 @@ __device__ __forceinline__ void warpAccumulate(const Kern& k, PixGrad& g, bool w
   if (withN) accAdd(k.dN, b, g.nn);
 }
 
-// Warp-staged texture gradients (k.texStage; bilinear, 3 or 4 channels, float sink): the warp's footprints are
-// summed in a per-warp shared-memory box of texels (rows ymin..ymax, columns xmin..xmax of the texture), each box
-// row staged from the 16-byte boundary at or before its first float, and then added to dTex with aligned float4
-// reductions over consecutive chunks: the lanes of one reduction instruction cover 512 contiguous bytes, so the
-// L2 receives about one request per sector instead of one per texel row of each pixel. The box sums in 32-bit
-// fixed point (shared memory has native integer atomics only; float ones are compare-and-swap loops) scaled to
-// the warp's largest contribution M: 2^-22 M resolution, each sum exact, one rounding to float per staged value.
-// A warp whose box does not fit (a UV seam, wrapping, strong minification) or whose M is not a normal float
-// range (zero: nothing to add; inf/NaN, tiny) adds its footprints directly (texRowAtomics).
+// Warp-staged texture gradients (k.texStage; 3 or 4 channels, float sink): one footprint slot of the warp's pixels
+// (bilinear, or one level of a trilinear footprint) on a texture or mip level f of tw x th texels is summed in a
+// per-warp shared-memory box of texels (rows ymin..ymax, columns xmin..xmax), each box row staged from the 16-byte
+// boundary at or before its first float, and then added to f with aligned float4 reductions over consecutive
+// chunks: the lanes of one reduction instruction cover 512 contiguous bytes, so the L2 receives about one request
+// per sector instead of one per texel row of each pixel. The box sums in 32-bit fixed point (shared memory has
+// native integer atomics only; float ones are compare-and-swap loops) scaled to the warp's largest contribution
+// M: 2^-22 M resolution, each sum exact, one rounding to float per staged value. A warp whose box does not fit (a
+// UV seam, wrapping, strong minification) or whose M is not in a normal float range (zero: nothing to add;
+// inf/NaN, tiny) adds its footprints directly (texRowAtomics).
 constexpr int kStageInts = 1024;  // per warp (4 KB; 32 KB per block of 8 warps)
 template <int CC>
-__device__ __forceinline__ void texStagedAdd(const Kern& k, const PixGrad& g, int* buf) {
+__device__ __forceinline__ void texStagedAdd(bool on, const Tap& tap, const float* tg, float* f, int tw, int th, int* buf) {
   const unsigned full = 0xffffffffu;
   const int lane = int(threadIdx.x & 31);
-  const bool on = g.tapOn != 0;
-  if (!__any_sync(full, on)) return;
-  const int x0 = on ? min(g.tap.xa, g.tap.xb) : INT_MAX, x1 = on ? max(g.tap.xa, g.tap.xb) : INT_MIN;
-  const int y0 = on ? min(g.tap.ya, g.tap.yb) : INT_MAX, y1 = on ? max(g.tap.ya, g.tap.yb) : INT_MIN;
+  const int x0 = on ? min(tap.xa, tap.xb) : INT_MAX, x1 = on ? max(tap.xa, tap.xb) : INT_MIN;
+  const int y0 = on ? min(tap.ya, tap.yb) : INT_MAX, y1 = on ? max(tap.ya, tap.yb) : INT_MIN;
   const int xmin = __reduce_min_sync(full, x0), xmax = __reduce_max_sync(full, x1);
   const int ymin = __reduce_min_sync(full, y0), ymax = __reduce_max_sync(full, y1);
   const int cols = xmax - xmin + 1, rows = ymax - ymin + 1;
@@ -465,10 +464,10 @@ __device__ __forceinline__ void texStagedAdd(const Kern& k, const PixGrad& g, in
     bool nan = false;
 #pragma unroll
     for (int c = 0; c < CC; ++c) {
-      gm = fmaxf(gm, fabsf(g.tg[c]));  // (fmaxf skips NaN: flagged apart)
-      nan = nan || g.tg[c] != g.tg[c];
+      gm = fmaxf(gm, fabsf(tg[c]));  // (fmaxf skips NaN: flagged apart)
+      nan = nan || tg[c] != tg[c];
     }
-    wm = fmaxf(fmaxf(g.tap.w[0], g.tap.w[1]), fmaxf(g.tap.w[2], g.tap.w[3]));
+    wm = fmaxf(fmaxf(tap.w[0], tap.w[1]), fmaxf(tap.w[2], tap.w[3]));
     if (nan) gm = __int_as_float(0x7fc00000);
   }
   const unsigned mb = __reduce_max_sync(full, __float_as_uint(wm * gm));
@@ -476,8 +475,8 @@ __device__ __forceinline__ void texStagedAdd(const Kern& k, const PixGrad& g, in
   const int e = int(mb >> 23) - 127;  // M in [2^e, 2^(e+1))
   if (rows * pitch > kStageInts || e < -100 || e > 100) {
     if (on) {
-      texRowAtomics(k.dTex.f, CC, g.tap.idx[0], g.tap.idx[1], g.tap.w[0], g.tap.w[1], g.tg);
-      texRowAtomics(k.dTex.f, CC, g.tap.idx[2], g.tap.idx[3], g.tap.w[2], g.tap.w[3], g.tg);
+      texRowAtomics(f, CC, tap.idx[0], tap.idx[1], tap.w[0], tap.w[1], tg);
+      texRowAtomics(f, CC, tap.idx[2], tap.idx[3], tap.w[2], tap.w[3], tg);
     }
     return;
   }
@@ -488,31 +487,52 @@ __device__ __forceinline__ void texStagedAdd(const Kern& k, const PixGrad& g, in
   for (int i = lane; i < n4; i += 32) b4[i] = make_int4(0, 0, 0, 0);
   __syncwarp();
   if (on) {
-    const int ys[2] = {g.tap.ya, g.tap.yb}, xs[2] = {g.tap.xa, g.tap.xb};
+    const int ys[2] = {tap.ya, tap.yb}, xs[2] = {tap.xa, tap.xb};
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       const int y = ys[j >> 1], x = xs[j & 1];
-      const int start = (y * k.tw + xmin) * CC;  // the box row's first value in dTex
+      const int start = (y * tw + xmin) * CC;  // the box row's first value in f
       int* d = buf + (y - ymin) * pitch + (start & 3) + (x - xmin) * CC;
-      const float ws = g.tap.w[j] * scale;
+      const float ws = tap.w[j] * scale;
 #pragma unroll
-      for (int c = 0; c < CC; ++c) atomicAdd(d + c, __float2int_rn(ws * g.tg[c]));
+      for (int c = 0; c < CC; ++c) atomicAdd(d + c, __float2int_rn(ws * tg[c]));
     }
   }
   __syncwarp();
-  const int total = k.tw * k.th * CC;
+  const int total = tw * th * CC;
   for (int i = lane; i < n4; i += 32) {
     const int4 q = b4[i];
     if ((q.x | q.y | q.z | q.w) == 0) continue;
     const float4 v = make_float4(float(q.x) * inv, float(q.y) * inv, float(q.z) * inv, float(q.w) * inv);
     const int r = i / q4;
-    const int o = (((ymin + r) * k.tw + xmin) * CC & ~3) + 4 * (i - r * q4);
+    const int o = (((ymin + r) * tw + xmin) * CC & ~3) + 4 * (i - r * q4);
     if (o + 4 <= total) {
-      atomicAdd(reinterpret_cast<float4*>(k.dTex.f + o), v);
+      atomicAdd(reinterpret_cast<float4*>(f + o), v);
     } else {
       const float ev[4] = {v.x, v.y, v.z, v.w};
       for (int c = 0; c < 4 && o + c < total; ++c)
-        if (ev[c] != 0.f) atomicAdd(k.dTex.f + o + c, ev[c]);
+        if (ev[c] != 0.f) atomicAdd(f + o + c, ev[c]);
+    }
+  }
+  __syncwarp();  // (the buffer is reused by the next slot)
+}
+// The warp's texel gradients of PixGrad's footprint slots: bilinear (slot 0, level 0) or trilinear (slots 0 and 1);
+// a slot whose lanes are on different mip levels is added directly.
+template <int CC>
+__device__ __forceinline__ void texStagedSlots(const Kern& k, const PixGrad& g, int* buf) {
+  const unsigned full = 0xffffffffu;
+#pragma unroll
+  for (int j = 0; j < 2; ++j) {
+    const bool on = (g.tapOn >> j) & 1;
+    if (!__any_sync(full, on)) continue;
+    const int l0 = __reduce_min_sync(full, on ? g.tlvl[j] : INT_MAX), l1 = __reduce_max_sync(full, on ? g.tlvl[j] : -1);
+    if (l0 == l1) {
+      float* f = l0 == 0 ? k.dTex.f : k.dMip.f + k.mipT.off[l0];
+      texStagedAdd<CC>(on, g.tap[j], g.tg[j], f, l0 == 0 ? k.tw : k.mipT.w[l0], l0 == 0 ? k.th : k.mipT.h[l0], buf);
+    } else if (on) {
+      float* f = g.tlvl[j] == 0 ? k.dTex.f : k.dMip.f + k.mipT.off[g.tlvl[j]];
+      texRowAtomics(f, CC, g.tap[j].idx[0], g.tap[j].idx[1], g.tap[j].w[0], g.tap[j].w[1], g.tg[j]);
+      texRowAtomics(f, CC, g.tap[j].idx[2], g.tap[j].idx[3], g.tap[j].w[2], g.tap[j].w[3], g.tg[j]);
     }
   }
 }
@@ -521,17 +541,15 @@ __device__ __forceinline__ void texStagedAdd(const Kern& k, const PixGrad& g, in
 // MinB: blocks per SM the register budget is cut for (RasterTuning::bwdMinBlocks; 1 with mip-mapping).
 template <bool WithN, bool Mip, int MinB>
 __global__ void __launch_bounds__(kTileW * kTileH, MinB) kBackward(Kern k) {
-  __shared__ __align__(16) int sStage[Mip ? 4 : kTileH * kStageInts];
+  __shared__ __align__(16) int sStage[kTileH * kStageInts];
   const int x = int(blockIdx.x) * kTileW + int(threadIdx.x), y = int(blockIdx.y) * kTileH + int(threadIdx.y);
   PixGrad g;
   zeroPixGrad(g);
   if (x < k.W && y < k.H) backwardPixel<Mip>(k, int(blockIdx.z), x, y, g);
 #if __CUDA_ARCH__ >= 900
-  if constexpr (!Mip) {
-    int* buf = sStage + int(threadIdx.y) * kStageInts;
-    if (k.texStage == 3) texStagedAdd<3>(k, g, buf);
-    else if (k.texStage == 4) texStagedAdd<4>(k, g, buf);
-  }
+  int* buf = sStage + int(threadIdx.y) * kStageInts;
+  if (k.texStage == 3) texStagedSlots<3>(k, g, buf);
+  else if (k.texStage == 4) texStagedSlots<4>(k, g, buf);
 #endif
   warpAccumulate(k, g, WithN);
 }
@@ -726,7 +744,8 @@ void backwardCuda(const Kern& k, const TexZero& texZero, bool withNormals, bool 
     if (texZero.p[i]) FG_CUDA_CHECK(cudaMemsetAsync(texZero.p[i], 0, texZero.bytes[i], st));
   mark("bwd clear (dTexture)", st);
   const dim3 grid = tileGrid(k), block(kTileW, kTileH);
-  const bool b3 = gTuning.bwdMinBlocks == 3, m3 = gTuning.bwdMipMinBlocks == 3;
+  // (with vertex normals, the grey path's extra state needs the 3-block budget: 4 blocks spill)
+  const bool b3 = gTuning.bwdMinBlocks == 3 || k.dN.on(), m3 = gTuning.bwdMipMinBlocks == 3;
   if (k.dN.on()) {
     if (mip && m3) kBackward<true, true, 3><<<grid, block, 0, st>>>(k);
     else if (mip) kBackward<true, true, 2><<<grid, block, 0, st>>>(k);

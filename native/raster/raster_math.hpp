@@ -1016,11 +1016,13 @@ struct PixGrad {
   long long key;
   float w[9];
   float nn[9];
-  // k.texStage: the bilinear footprint and the (antialiasing-adjusted) colour gradient whose texel gradients the
-  // kernel adds (tapOn = 0: none)
+  // k.texStage: the bilinear footprints (slot 1: the second level of a trilinear one) with their mip levels and
+  // (antialiasing-adjusted, level-weighted) colour gradients whose texel gradients the kernel adds (tapOn: bit j
+  // = slot j in use)
   int tapOn;
-  Tap tap;
-  float tg[4];
+  Tap tap[2];
+  int tlvl[2];
+  float tg[2][4];
 };
 
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
@@ -1195,6 +1197,14 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
             gj[c] = lw[j] * g4[c];
             if (c < k.C && gj[c] != 0.f && posGrad) tapChannelGrad(m.src[j], k.C, m.tap[j], c, gj[c], dtx[j], dty[j]);
           }
+          if (k.texStage) {
+            out.tapOn |= 1 << j;
+            out.tap[j] = m.tap[j];
+            out.tlvl[j] = m.lvl[j];
+#pragma unroll
+            for (int c = 0; c < 4; ++c) out.tg[j][c] = gj[c];
+            continue;
+          }
           float* f = m.lvl[j] == 0 ? k.dTex.f : k.dMip.f + off[j];
           texRowAtomics(f, k.C, m.tap[j].idx[0], m.tap[j].idx[1], m.tap[j].w[0], m.tap[j].w[1], gj);
           texRowAtomics(f, k.C, m.tap[j].idx[2], m.tap[j].idx[3], m.tap[j].w[2], m.tap[j].w[3], gj);
@@ -1228,9 +1238,10 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
           if (c < k.C && g4[c] != 0.f && posGrad) tapChannelGrad(k.tex, k.C, tp, c, g4[c], dtx, dty);
         if (k.texStage) {
           out.tapOn = 1;
-          out.tap = tp;
+          out.tap[0] = tp;
+          out.tlvl[0] = 0;
 #pragma unroll
-          for (int c = 0; c < 4; ++c) out.tg[c] = g4[c];
+          for (int c = 0; c < 4; ++c) out.tg[0][c] = g4[c];
         } else {
           texRowAtomics(k.dTex.f, k.C, tp.idx[0], tp.idx[1], tp.w[0], tp.w[1], g4);
           texRowAtomics(k.dTex.f, k.C, tp.idx[2], tp.idx[3], tp.w[2], tp.w[3], g4);
