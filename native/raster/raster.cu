@@ -633,12 +633,72 @@ void mipBuildCuda(const float* tex, int tw, int th, int C, int L, float* pyr, St
   }
 }
 
+namespace {
+// A side stream of the calling thread (created once, non-blocking) and two events, for work that runs beside the
+// main stream's: forked and joined with events, which also works under CUDA-graph stream capture.
+struct SideStream {
+  cudaStream_t s = nullptr;
+  cudaEvent_t fork = nullptr, join = nullptr;    // the backward's silhouette edges; the forward's mip pyramid
+  cudaEvent_t fork2 = nullptr, join2 = nullptr;  // the backward's mip gradient reduce
+  int device = -1;
+  int priority = 0;  // the stream's (the highest); its kernels also carry it as a launch attribute, for graphs
+  ~SideStream() {
+    if (fork) cudaEventDestroy(fork);
+    if (join) cudaEventDestroy(join);
+    if (fork2) cudaEventDestroy(fork2);
+    if (join2) cudaEventDestroy(join2);
+    if (s) cudaStreamDestroy(s);
+  }
+};
+SideStream& sideStream() {  // (also called by prepareSideStreamCuda, before any graph capture)
+  thread_local SideStream ss;
+  int dev = 0;
+  FG_CUDA_CHECK(cudaGetDevice(&dev));
+  if (ss.s && ss.device != dev) {
+    cudaEventDestroy(ss.fork);
+    cudaEventDestroy(ss.join);
+    cudaEventDestroy(ss.fork2);
+    cudaEventDestroy(ss.join2);
+    cudaStreamDestroy(ss.s);
+    ss = SideStream();
+  }
+  if (!ss.s) {
+    // the highest priority: its blocks are dispatched ahead of the main stream's pending ones (a side pass
+    // launched beside a big kernel would otherwise wait for that kernel's last blocks)
+    int least = 0, greatest = 0;
+    FG_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
+    FG_CUDA_CHECK(cudaStreamCreateWithPriority(&ss.s, cudaStreamNonBlocking, greatest));
+    ss.priority = greatest;
+    FG_CUDA_CHECK(cudaEventCreateWithFlags(&ss.fork, cudaEventDisableTiming));
+    FG_CUDA_CHECK(cudaEventCreateWithFlags(&ss.join, cudaEventDisableTiming));
+    FG_CUDA_CHECK(cudaEventCreateWithFlags(&ss.fork2, cudaEventDisableTiming));
+    FG_CUDA_CHECK(cudaEventCreateWithFlags(&ss.join2, cudaEventDisableTiming));
+    ss.device = dev;
+  }
+  return ss;
+}
+// Work launched on ss.s after fork() runs after everything enqueued on st before it; st's work enqueued after
+// join() runs after ss.s's work enqueued before it.
+void fork(SideStream& ss, cudaEvent_t ev, cudaStream_t st) {
+  FG_CUDA_CHECK(cudaEventRecord(ev, st));
+  FG_CUDA_CHECK(cudaStreamWaitEvent(ss.s, ev, 0));
+}
+void join(SideStream& ss, cudaEvent_t ev, cudaStream_t st) {
+  FG_CUDA_CHECK(cudaEventRecord(ev, ss.s));
+  FG_CUDA_CHECK(cudaStreamWaitEvent(st, ev, 0));
+}
+}  // namespace
+
+
 void forwardCuda(const Kern& k, const ForwardScratch& s, StreamHandle stream) {
   const int64_t VP = int64_t(k.V) * k.P, VT = int64_t(k.V) * k.T, pix = int64_t(k.V) * k.H * k.W;
   cudaStream_t st = cs(stream);
+  // the mip pyramid (needed by the resolve only) is built on the side stream, beside the geometry passes
+  SideStream* side = nullptr;
   if (k.mipL > 1) {
-    mipBuildCuda(k.tex, k.tw, k.th, k.C, k.mipL, const_cast<float*>(k.mip), stream);
-    mark("fwd mip pyramid", st);
+    side = &sideStream();
+    fork(*side, side->fork, st);
+    mipBuildCuda(k.tex, k.tw, k.th, k.C, k.mipL, const_cast<float*>(k.mip), side->s);
   }
   PrologueRanges r;
   r.n0 = roundUp32(VP);
@@ -655,6 +715,10 @@ void forwardCuda(const Kern& k, const ForwardScratch& s, StreamHandle stream) {
             (const int*)s.counter, gTuning.chunk);
   FG_CUDA_CHECK_LAUNCH();
   mark("fwd silhouette bits + raster", st);
+  if (side) {
+    join(*side, side->join, st);
+    mark("fwd mip pyramid (side stream, joined)", st);
+  }
   const bool geom = k.oTri || k.oBary || k.oDepth || k.oNormal || k.oDepthImg;
   auto resolve = [&](auto kernel) { launchPdl(pdl, kernel, tileGrid(k), dim3(kTileW, kTileH), st, k); };
   const int cc = k.tex && (k.C == 3 || k.C == 4) ? k.C : 0;
@@ -680,45 +744,6 @@ void forwardCuda(const Kern& k, const ForwardScratch& s, StreamHandle stream) {
   }
 }
 
-namespace {
-// A side stream of the calling thread (created once, non-blocking) and two events, for work that runs beside the
-// main stream's: forked and joined with events, which also works under CUDA-graph stream capture.
-struct SideStream {
-  cudaStream_t s = nullptr;
-  cudaEvent_t fork = nullptr, join = nullptr;
-  int device = -1;
-  int priority = 0;  // the stream's (the highest); its kernels also carry it as a launch attribute, for graphs
-  ~SideStream() {
-    if (fork) cudaEventDestroy(fork);
-    if (join) cudaEventDestroy(join);
-    if (s) cudaStreamDestroy(s);
-  }
-};
-SideStream& sideStream() {  // (also called by prepareSideStreamCuda, before any graph capture)
-  thread_local SideStream ss;
-  int dev = 0;
-  FG_CUDA_CHECK(cudaGetDevice(&dev));
-  if (ss.s && ss.device != dev) {
-    cudaEventDestroy(ss.fork);
-    cudaEventDestroy(ss.join);
-    cudaStreamDestroy(ss.s);
-    ss = SideStream();
-  }
-  if (!ss.s) {
-    // the highest priority: its blocks are dispatched ahead of the main stream's pending ones (a side pass
-    // launched beside a big kernel would otherwise wait for that kernel's last blocks)
-    int least = 0, greatest = 0;
-    FG_CUDA_CHECK(cudaDeviceGetStreamPriorityRange(&least, &greatest));
-    FG_CUDA_CHECK(cudaStreamCreateWithPriority(&ss.s, cudaStreamNonBlocking, greatest));
-    ss.priority = greatest;
-    FG_CUDA_CHECK(cudaEventCreateWithFlags(&ss.fork, cudaEventDisableTiming));
-    FG_CUDA_CHECK(cudaEventCreateWithFlags(&ss.join, cudaEventDisableTiming));
-    ss.device = dev;
-  }
-  return ss;
-}
-}  // namespace
-
 void prepareSideStreamCuda() { sideStream(); }
 
 void backwardCuda(const Kern& k, const TexZero& texZero, bool withNormals, bool texConvert, int64_t texElems, StreamHandle stream) {
@@ -730,8 +755,7 @@ void backwardCuda(const Kern& k, const TexZero& texZero, bool withNormals, bool 
   SideStream* side = nullptr;
   if (edges) {
     side = &sideStream();
-    FG_CUDA_CHECK(cudaEventRecord(side->fork, st));
-    FG_CUDA_CHECK(cudaStreamWaitEvent(side->s, side->fork, 0));
+    fork(*side, side->fork, st);
     // (the priority as a launch attribute too: a captured graph keeps it per node, see timeCudaGraphUs)
     cudaLaunchAttribute attr;
     attr.id = cudaLaunchAttributePriority;
@@ -763,6 +787,21 @@ void backwardCuda(const Kern& k, const TexZero& texZero, bool withNormals, bool 
     FG_CUDA_CHECK(cudaStreamWaitEvent(st, side->join, 0));
     mark("bwd silhouette edges (side stream, joined)", st);
   }
+  // the mip gradient reduce (texels) runs on the side stream beside the position gathers
+  const bool mipReduce = k.mipL > 1 && k.dMip.on() && texElems > 0;
+  SideStream* rside = mipReduce && k.dPosOut ? &sideStream() : nullptr;
+  auto reduce = [&](cudaStream_t rs) {
+    if (k.C <= 4 && k.mipL <= kMipReduceLevels) {
+      if (k.dMip.fx) kMipReduceTexel<true><<<blocksFor(texElems / k.C), kThreads, 0, rs>>>(k, texElems / k.C);
+      else kMipReduceTexel<false><<<blocksFor(texElems / k.C), kThreads, 0, rs>>>(k, texElems / k.C);
+    }
+    else kMipReduce<<<blocksFor(texElems), kThreads, 0, rs>>>(k, texElems);
+    FG_CUDA_CHECK_LAUNCH();
+  };
+  if (rside) {
+    fork(*rside, rside->fork2, st);
+    reduce(rside->s);
+  }
   if (k.dPosOut) {
     const int64_t lanes = int64_t(k.P) * kLanesPerVertex;
     if (withNormals) {
@@ -774,13 +813,9 @@ void backwardCuda(const Kern& k, const TexZero& texZero, bool withNormals, bool 
     FG_CUDA_CHECK_LAUNCH();
     mark("bwd position gather", st);
   }
-  if (k.mipL > 1 && k.dMip.on() && texElems > 0) {
-    if (k.C <= 4 && k.mipL <= kMipReduceLevels) {
-      if (k.dMip.fx) kMipReduceTexel<true><<<blocksFor(texElems / k.C), kThreads, 0, st>>>(k, texElems / k.C);
-      else kMipReduceTexel<false><<<blocksFor(texElems / k.C), kThreads, 0, st>>>(k, texElems / k.C);
-    }
-    else kMipReduce<<<blocksFor(texElems), kThreads, 0, st>>>(k, texElems);
-    FG_CUDA_CHECK_LAUNCH();
+  if (mipReduce) {
+    if (rside) join(*rside, rside->join2, st);
+    else reduce(st);
     mark("bwd mip gradient reduce", st);
   } else if (texConvert && texElems > 0) {
     kFixedToFloat<<<blocksFor(texElems), kThreads, 0, st>>>(k.dTex.fx, k.dTexOut, texElems, k.dTex.scale);

@@ -49,7 +49,7 @@ struct RasterTuning {
   int chunk = 12;       // pixels of a triangle's box per work item of the chunked raster
   int bigArea = 1024;   // triangles with a larger pixel box go to the block-per-triangle queue
   int bwdMinBlocks = 4; // register budget of the backward pixel pass: 3 or 4 blocks of 256 threads per SM (3 with grey)
-  int bwdMipMinBlocks = 2;  // the same with mip-mapping: 2 or 3 (3 spills)
+  int bwdMipMinBlocks = 3;  // the same with mip-mapping: 2 or 3 (3 spills a little, and is faster)
   int pdl = 1;          // programmatic dependent launch between the forward's kernels (sm_90)
   int texStage = 1;     // bilinear texel gradients summed per warp in shared memory before the global reductions
 };

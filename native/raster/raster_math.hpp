@@ -818,7 +818,13 @@ FG_HDI void writeColor(const Kern& k, const PixShadeT<Mip>& s, int64_t pix, floa
     }
     float* o = k.oColor + pix * CC;
     FG_RASTER_UNROLL
-    for (int c = 0; c < CC; ++c) o[c] = cv[c];
+    for (int c = 0; c < CC; ++c) {
+#if defined(__CUDA_ARCH__)
+      __stcs(o + c, cv[c]);  // (not read again by these passes: evict-first)
+#else
+      o[c] = cv[c];
+#endif
+    }
     if (rec)
       FG_RASTER_UNROLL
       for (int c = 0; c < CC; ++c) rec[pix * S + c] = cv[c];
@@ -1100,7 +1106,7 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
     if (wantC && k.texVec)
 #pragma unroll
       for (int c = 0; c < 4; ++c)
-        if (c < k.C) g4[c] = k.gColor[pix * k.C + c];
+        if (c < k.C) g4[c] = __ldcs(k.gColor + pix * k.C + c);  // (read once: evict-first)
 #endif
   }
   float keep = 1.f;
