@@ -123,7 +123,8 @@ size_t mipForwardBytes(int texW, int texH, int C, bool mip, int mipLevels) {
 }
 size_t mipBackwardBytes(int texW, int texH, int C, bool mip, int mipLevels) {
   if (!mip || texW < 1 || texH < 1 || C < 1) return 0;
-  return Workspace::aligned(mipPyramidFloats(texW, texH, C, mipLevels) * 8);  // fixed point: 8 bytes
+  return Workspace::aligned(mipPyramidFloats(texW, texH, C, mipLevels) * 8) +  // fixed point: 8 bytes
+         Workspace::aligned(size_t(mipDim(texW, 1)) * mipDim(texH, 1) * C * 4);  // CUDA: level-1 ancestor sums
 }
 
 void checkParams(const RenderParams& p, const RasterContext& ctx, bool wantColor, bool wantGrey) {
@@ -341,6 +342,7 @@ void RasterContext::backward(const RenderParams& p, const RenderState& st, const
       k.dMip.f = ws.alloc<float>(mf);
       zeroTex(k.dMip.f, mf * 4);
     }
+    if (dev_ == Device::CUDA) k.mipCum = ws.alloc<float>(size_t(mipDim(p.texWidth, 1)) * mipDim(p.texHeight, 1) * p.channels);
   }
   if (g.dTexture && texElems > 0) {
     if (det) {

@@ -348,16 +348,18 @@ __global__ void kMipReduce(Kern k, int64_t n) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i < n) mipReduceStore(k, i, mipReduceElem(k, i));
 }
-// The same per texel, for up to 4 channels and 16 levels: the reads of all levels and channels are independent and
-// unrolled (so they are in flight together), and the index arithmetic is shared by the channels. The sums run
-// in the same order as mipReduceElem's.
+// The same per texel, for up to 4 channels and 16 levels, in two passes: the sum over a texel's ancestors is the
+// same for the 4 level-0 children of a level-1 texel, so ToCum computes it once per level-1 texel (into
+// k.mipCum) and kMipCumApply adds it to each child; a thread's reads of all levels and channels are independent
+// and unrolled (so they are in flight together), and the index arithmetic is shared by the channels. The sums run
+// in the same order as mipReduceElem's (bit-identical to it).
 constexpr int kMipReduceLevels = 16;
 template <bool Fixed>
-__global__ void kMipReduceTexel(Kern k, int64_t texels) {
+__global__ void kMipReduceTexel(Kern k, int64_t texels) {  // (a thread per level-1 texel: texels = w1 x h1)
   const int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (t >= texels) return;
-  const int C = k.C;
-  int x = int(t % k.tw), y = int(t / k.tw);
+  const int C = k.C, w1 = k.mipT.w[1];
+  int x = int(t % w1), y = int(t / w1);
   float acc[4] = {0.f, 0.f, 0.f, 0.f};
   bool on = true;
   // (no branch around the reads but their predicates: Sink::read's branches would keep them in order)
@@ -368,7 +370,8 @@ __global__ void kMipReduceTexel(Kern k, int64_t texels) {
 #pragma unroll
   for (int l = 1; l < kMipReduceLevels; ++l) {
     on = on && l < k.mipL;
-    const int64_t b = mipParent(k.mipT, l, C, x, y, on);
+    // (level 1: the thread's own texel; above it, mipParent steps up from it)
+    const int64_t b = l == 1 ? k.mipT.off[1] + (int64_t(y) * w1 + x) * C : mipParent(k.mipT, l, C, x, y, on);
 #pragma unroll
     for (int c = 0; c < 4; ++c) {
       v[l][c] = 0.f;
@@ -382,7 +385,18 @@ __global__ void kMipReduceTexel(Kern k, int64_t texels) {
       if (l < k.mipL) acc[c] += k.mipT.f[l] * v[l][c];
 #pragma unroll
   for (int c = 0; c < 4; ++c)
-    if (c < C) mipReduceStore(k, t * C + c, acc[c]);
+    if (c < C) k.mipCum[t * C + c] = acc[c];
+}
+// Level-0 texel t: its level-1 parent's ancestor sum (0 where the parent was dropped), stored by mipReduceStore.
+__global__ void kMipCumApply(Kern k, int64_t texels) {
+  const int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (t >= texels) return;
+  const int C = k.C, X = int(t % k.tw) >> 1, Y = int(t / k.tw) >> 1;
+  const bool on = X < k.mipT.w[1] && Y < k.mipT.h[1];
+  const float* cum = k.mipCum + (int64_t(Y) * k.mipT.w[1] + X) * C;
+#pragma unroll
+  for (int c = 0; c < 4; ++c)
+    if (c < C) mipReduceStore(k, t * C + c, on ? cum[c] : 0.f);
 }
 
 // Adds the 9 values of one (view, triangle) to its accumulator row b: three float4 atomics on a float sink with
@@ -791,9 +805,12 @@ void backwardCuda(const Kern& k, const TexZero& texZero, bool withNormals, bool 
   const bool mipReduce = k.mipL > 1 && k.dMip.on() && texElems > 0;
   SideStream* rside = mipReduce && k.dPosOut ? &sideStream() : nullptr;
   auto reduce = [&](cudaStream_t rs) {
-    if (k.C <= 4 && k.mipL <= kMipReduceLevels) {
-      if (k.dMip.fx) kMipReduceTexel<true><<<blocksFor(texElems / k.C), kThreads, 0, rs>>>(k, texElems / k.C);
-      else kMipReduceTexel<false><<<blocksFor(texElems / k.C), kThreads, 0, rs>>>(k, texElems / k.C);
+    if (k.C <= 4 && k.mipL <= kMipReduceLevels && k.mipCum) {
+      const int64_t t1 = int64_t(k.mipT.w[1]) * k.mipT.h[1];
+      if (k.dMip.fx) kMipReduceTexel<true><<<blocksFor(t1), kThreads, 0, rs>>>(k, t1);
+      else kMipReduceTexel<false><<<blocksFor(t1), kThreads, 0, rs>>>(k, t1);
+      FG_CUDA_CHECK_LAUNCH();
+      kMipCumApply<<<blocksFor(texElems / k.C), kThreads, 0, rs>>>(k, texElems / k.C);
     }
     else kMipReduce<<<blocksFor(texElems), kThreads, 0, rs>>>(k, texElems);
     FG_CUDA_CHECK_LAUNCH();

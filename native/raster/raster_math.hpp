@@ -154,6 +154,7 @@ struct Kern {
   MipTable mipT;     // per-level offsets, sizes and pyramid-adjoint factors (setMipTable)
   float lodBias;
   Sink dMip;         // texel gradients of levels 1..mipL-1 (same layout), pushed to level 0 by mipReduceElem
+  float* mipCum;     // CUDA: per level-1 texel, mipReduceElem's sum over its ancestors (shared by its 4 children)
 };
 
 // ---- vertices ---------------------------------------------------------------------------------------------
