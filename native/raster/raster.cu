@@ -691,13 +691,13 @@ SideStream& sideStream() {  // (also called by prepareSideStreamCuda, before any
   }
   return ss;
 }
-// Work launched on ss.s after fork() runs after everything enqueued on st before it; st's work enqueued after
-// join() runs after ss.s's work enqueued before it.
-void fork(SideStream& ss, cudaEvent_t ev, cudaStream_t st) {
+// Work launched on ss.s after forkSide() runs after everything enqueued on st before it; st's work enqueued after
+// joinSide() runs after ss.s's work enqueued before it.
+void forkSide(SideStream& ss, cudaEvent_t ev, cudaStream_t st) {
   FG_CUDA_CHECK(cudaEventRecord(ev, st));
   FG_CUDA_CHECK(cudaStreamWaitEvent(ss.s, ev, 0));
 }
-void join(SideStream& ss, cudaEvent_t ev, cudaStream_t st) {
+void joinSide(SideStream& ss, cudaEvent_t ev, cudaStream_t st) {
   FG_CUDA_CHECK(cudaEventRecord(ev, ss.s));
   FG_CUDA_CHECK(cudaStreamWaitEvent(st, ev, 0));
 }
@@ -711,7 +711,7 @@ void forwardCuda(const Kern& k, const ForwardScratch& s, StreamHandle stream) {
   SideStream* side = nullptr;
   if (k.mipL > 1) {
     side = &sideStream();
-    fork(*side, side->fork, st);
+    forkSide(*side, side->fork, st);
     mipBuildCuda(k.tex, k.tw, k.th, k.C, k.mipL, const_cast<float*>(k.mip), side->s);
   }
   PrologueRanges r;
@@ -730,7 +730,7 @@ void forwardCuda(const Kern& k, const ForwardScratch& s, StreamHandle stream) {
   FG_CUDA_CHECK_LAUNCH();
   mark("fwd silhouette bits + raster", st);
   if (side) {
-    join(*side, side->join, st);
+    joinSide(*side, side->join, st);
     mark("fwd mip pyramid (side stream, joined)", st);
   }
   const bool geom = k.oTri || k.oBary || k.oDepth || k.oNormal || k.oDepthImg;
@@ -769,7 +769,7 @@ void backwardCuda(const Kern& k, const TexZero& texZero, bool withNormals, bool 
   SideStream* side = nullptr;
   if (edges) {
     side = &sideStream();
-    fork(*side, side->fork, st);
+    forkSide(*side, side->fork, st);
     // (the priority as a launch attribute too: a captured graph keeps it per node, see timeCudaGraphUs)
     cudaLaunchAttribute attr;
     attr.id = cudaLaunchAttributePriority;
@@ -816,7 +816,7 @@ void backwardCuda(const Kern& k, const TexZero& texZero, bool withNormals, bool 
     FG_CUDA_CHECK_LAUNCH();
   };
   if (rside) {
-    fork(*rside, rside->fork2, st);
+    forkSide(*rside, rside->fork2, st);
     reduce(rside->s);
   }
   if (k.dPosOut) {
@@ -831,7 +831,7 @@ void backwardCuda(const Kern& k, const TexZero& texZero, bool withNormals, bool 
     mark("bwd position gather", st);
   }
   if (mipReduce) {
-    if (rside) join(*rside, rside->join2, st);
+    if (rside) joinSide(*rside, rside->join2, st);
     else reduce(st);
     mark("bwd mip gradient reduce", st);
   } else if (texConvert && texElems > 0) {

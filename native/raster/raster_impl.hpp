@@ -51,7 +51,7 @@ struct RasterTuning {
   int bwdMinBlocks = 4; // register budget of the backward pixel pass: 3 or 4 blocks of 256 threads per SM (3 with grey)
   int bwdMipMinBlocks = 3;  // the same with mip-mapping: 2 or 3 (3 spills a little, and is faster)
   int pdl = 1;          // programmatic dependent launch between the forward's kernels (sm_90)
-  int texStage = 1;     // bilinear texel gradients summed per warp in shared memory before the global reductions
+  int texStage = 1;     // texel gradients summed per warp in shared memory before the global reductions
 };
 void setRasterTuning(const RasterTuning& t);
 RasterTuning rasterTuning();
