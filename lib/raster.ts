@@ -92,7 +92,11 @@ export interface RenderGradients {
 }
 
 export interface BackwardOptions {
-  /** CUDA: fixed-point atomics, bitwise reproducible gradients (default false; the CPU is always deterministic). */
+  /**
+   * CUDA: fixed-point atomics, bitwise reproducible gradients (default false; the CPU is always deterministic).
+   * In the default float mode, 3- and 4-channel texel gradients are first summed per warp of 32 pixels in fixed
+   * point scaled to that warp's largest contribution (resolution ~2.4e-7 of it; docs/raster.md, "Backward").
+   */
   deterministic?: boolean;
   /** Fixed-point scale for deterministic mode (default 2^32). */
   fixedPointScale?: number;

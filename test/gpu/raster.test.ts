@@ -166,6 +166,27 @@ test('CUDA float (vector-atomic) texture and position gradients match the CPU tw
   }
 });
 
+test('CUDA texel gradients: a NaN upstream gradient reaches the same texels as on the CPU (the warp-staged flush falls back)', { skip: !hasShared }, async () => {
+  // the staged flush scales each warp's sums to its largest contribution; a NaN makes that scale meaningless, so
+  // the warp must add its footprints directly and the NaN must land where the CPU twin puts it
+  const mesh = await ictMesh();
+  const cams = orbitCameras(meshBounds(mesh.positions), { views: 1, width: 256 });
+  const o: RenderOptions = { texture: randomTexture(1024, 1024, 3, 21), sh: null };
+  const tri = render(mesh, cams, { ...o, device: 'cpu' }).triId;
+  const hit = tri.findIndex((t, i) => t >= 0 && i > tri.length / 2);
+  assert.ok(hit > 0, 'a covered pixel');
+  const dColor = Float32Array.from(hashRand(tri.length * 3, 22), (v) => v - 0.5);
+  dColor[3 * hit + 1] = NaN;
+  const cpu = renderBackward(mesh, cams, { ...o, device: 'cpu' }, { dColor });
+  const cuda = renderBackward(mesh, cams, { ...o, device: 'cuda' }, { dColor });
+  const nanAt = (a: Float32Array) => [...a.keys()].filter((i) => Number.isNaN(a[i]));
+  const n = nanAt(cpu.dTexture!);
+  assert.ok(n.length > 0, 'the CPU texture gradient has NaNs');
+  assert.deepEqual(nanAt(cuda.dTexture!), n, 'NaN texels CUDA vs CPU');
+  const finite = (a: Float32Array) => Float32Array.from(a, (x) => (Number.isNaN(x) ? 0 : x));
+  assert.ok(relErr(finite(cuda.dTexture!), finite(cpu.dTexture!)) < 1e-4, 'the other texels');
+});
+
 test('interpolate on CUDA == CPU', () => {
   const mesh = bumpGrid(6);
   const r = render(mesh, [identityCamera(48, 48, 40)], { sh: null });
