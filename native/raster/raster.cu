@@ -487,7 +487,7 @@ __device__ __forceinline__ void texStagedAdd(bool on, const Tap& tap, const floa
   const unsigned mb = __reduce_max_sync(full, __float_as_uint(wm * gm));
   if (mb == 0u) return;  // every contribution is zero
   const int e = int(mb >> 23) - 127;  // M in [2^e, 2^(e+1))
-  if (rows * pitch > kStageInts || e < -100 || e > 100) {
+  if (rows > kStageInts || cols > kStageInts || rows * pitch > kStageInts || e < -100 || e > 100) {  // (no int overflow)
     if (on) {
       texRowAtomics(f, CC, tap.idx[0], tap.idx[1], tap.w[0], tap.w[1], tg);
       texRowAtomics(f, CC, tap.idx[2], tap.idx[3], tap.w[2], tap.w[3], tg);
