@@ -146,8 +146,8 @@ struct Kern {
   float* dPosOut;  // [P,3] final
   float* dTexOut;  // final texture grads (deterministic conversion)
   int texVec;      // CUDA sm_90: vector texture-gradient atomics (float sink, 3 or 4 channels, 16-byte aligned)
-  int texStage;    // CUDA (texVec, bilinear): backwardPixel hands its footprint back (PixGrad::tap) for the kernel's
-                   // warp-staged texture-gradient flush instead of adding it itself
+  int texStage;    // CUDA (texVec; the channel count): backwardPixel hands its bilinear or trilinear footprint back
+                   // (PixGrad::tap) for the kernel's warp-staged texture-gradient flush instead of adding it itself
   // mip-mapping (mipL == 0: off; the template parameter Mip of the per-pixel functions selects the path)
   const float* mip;  // levels 1..mipL-1 of the pyramid (mipOffset layout)
   int mipL;          // levels in use, including level 0 (the texture itself)
@@ -840,9 +840,9 @@ FG_HDI void writeColor(const Kern& k, const PixShadeT<Mip>& s, int64_t pix, floa
 
 // ---- forward: resolve + shading + antialiasing, one pass per pixel ------------------------------------------------
 
-// Returns the pixel's aaCode (0 without antialiasing). CC: see writeColor (CUDA instantiates 3 and 4). Geom = false: none of the geometry outputs (ids,
-// barycentrics, depth, normal, depth image) is requested, and their code is compiled out (most of a pixel's
-// instructions are index arithmetic and output checks, not shading). Pixel indices are 32-bit (views x H x W <
+// Returns the pixel's aaCode (0 without antialiasing). CC: see writeColor (CUDA instantiates 3 and 4). Geom =
+// false: none of the geometry outputs (ids, barycentrics, depth, normal, depth image) is requested, and their code
+// is compiled out (most of a pixel's instructions are index arithmetic and output checks, not shading). Pixel indices are 32-bit (views x H x W <
 // 2^31 is checked); arrays of several values per pixel widen.
 template <bool Mip = false, bool Geom = true, int CC = 0>
 FG_HDI int resolvePixel(const Kern& k, int v, int x, int y) {
