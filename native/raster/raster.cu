@@ -466,7 +466,7 @@ __device__ __forceinline__ void warpAccumulate(const Kern& k, PixGrad& g, bool w
 // M: 2^-22 M resolution, each sum exact, one rounding to float per staged value. A warp whose box does not fit (a
 // UV seam, wrapping, strong minification) or whose M is not in a normal float range (zero: nothing to add;
 // inf/NaN, tiny) adds its footprints directly (texRowAtomics).
-constexpr int kStageInts = 1024;  // per warp (4 KB; 32 KB per block of 8 warps)
+constexpr int kStageInts = 1024;  // per warp (4 KB; 16 KB per block of kTileH = 4 warps)
 template <int CC>
 __device__ __forceinline__ void texStagedAdd(bool on, const Tap& tap, const float* tg, float* f, int tw, int th, int* buf) {
   const unsigned full = 0xffffffffu;
@@ -493,10 +493,7 @@ __device__ __forceinline__ void texStagedAdd(bool on, const Tap& tap, const floa
   if (mb == 0u) return;  // every contribution is zero
   const int e = int(mb >> 23) - 127;  // M in [2^e, 2^(e+1))
   if (rows > kStageInts || cols > kStageInts || rows * pitch > kStageInts || e < -100 || e > 100) {  // (no int overflow)
-    if (on) {
-      texRowAtomics(f, CC, tap.idx[0], tap.idx[1], tap.w[0], tap.w[1], tg);
-      texRowAtomics(f, CC, tap.idx[2], tap.idx[3], tap.w[2], tap.w[3], tg);
-    }
+    if (on) tapAtomics(f, CC, tap, tg);
     return;
   }
   // |q| <= 2^23 per contribution: a texel's sum of at most 32 lanes x 4 taps stays below 2^30
@@ -545,20 +542,14 @@ __device__ __forceinline__ void texStagedSlots(const Kern& k, const PixGrad& g, 
     const bool on = (g.tapOn >> j) & 1;
     if (!__any_sync(full, on)) continue;
     const int l0 = __reduce_min_sync(full, on ? g.tlvl[j] : INT_MAX), l1 = __reduce_max_sync(full, on ? g.tlvl[j] : -1);
-    if (l0 == l1) {
-      float* f = l0 == 0 ? k.dTex.f : k.dMip.f + k.mipT.off[l0];
-      texStagedAdd<CC>(on, g.tap[j], g.tg[j], f, l0 == 0 ? k.tw : k.mipT.w[l0], l0 == 0 ? k.th : k.mipT.h[l0], buf);
-    } else if (on) {
-      float* f = g.tlvl[j] == 0 ? k.dTex.f : k.dMip.f + k.mipT.off[g.tlvl[j]];
-      texRowAtomics(f, CC, g.tap[j].idx[0], g.tap[j].idx[1], g.tap[j].w[0], g.tap[j].w[1], g.tg[j]);
-      texRowAtomics(f, CC, g.tap[j].idx[2], g.tap[j].idx[3], g.tap[j].w[2], g.tap[j].w[3], g.tg[j]);
-    }
+    if (l0 == l1)
+      texStagedAdd<CC>(on, g.tap[j], g.tg[j], mipGradPtr(k, l0), l0 == 0 ? k.tw : k.mipT.w[l0], l0 == 0 ? k.th : k.mipT.h[l0], buf);
+    else if (on) tapAtomics(mipGradPtr(k, g.tlvl[j]), CC, g.tap[j], g.tg[j]);
   }
 }
 
 // WithN: vertex-normal accumulators (grey shading) in use; without them the nn half of PixGrad is dead code.
-// MinB: blocks per SM the register budget is cut for (RasterTuning::bwdMinBlocks; 1 with mip-mapping).
-// (MinB: the register budget, counted in blocks of 256 threads per SM)
+// MinB: the register budget, counted in blocks of 256 threads per SM (RasterTuning::bwdMinBlocks / bwdMipMinBlocks).
 template <bool WithN, bool Mip, int MinB>
 __global__ void __launch_bounds__(kTileW * kTileH, tileBlocks(MinB)) kBackward(Kern k) {
   __shared__ __align__(16) int sStage[kTileH * kStageInts];
@@ -662,26 +653,19 @@ struct SideStream {
   cudaEvent_t fork2 = nullptr, join2 = nullptr;  // the backward's mip gradient reduce
   int device = -1;
   int priority = 0;  // the stream's (the highest); its kernels also carry it as a launch attribute, for graphs
-  ~SideStream() {
-    if (fork) cudaEventDestroy(fork);
-    if (join) cudaEventDestroy(join);
-    if (fork2) cudaEventDestroy(fork2);
-    if (join2) cudaEventDestroy(join2);
+  void release() {
+    for (cudaEvent_t e : {fork, join, fork2, join2})
+      if (e) cudaEventDestroy(e);
     if (s) cudaStreamDestroy(s);
+    *this = SideStream();
   }
+  ~SideStream() { release(); }
 };
 SideStream& sideStream() {  // (also called by prepareSideStreamCuda, before any graph capture)
   thread_local SideStream ss;
   int dev = 0;
   FG_CUDA_CHECK(cudaGetDevice(&dev));
-  if (ss.s && ss.device != dev) {
-    cudaEventDestroy(ss.fork);
-    cudaEventDestroy(ss.join);
-    cudaEventDestroy(ss.fork2);
-    cudaEventDestroy(ss.join2);
-    cudaStreamDestroy(ss.s);
-    ss = SideStream();
-  }
+  if (ss.s && ss.device != dev) ss.release();
   if (!ss.s) {
     // the highest priority: its blocks are dispatched ahead of the main stream's pending ones (a side pass
     // launched beside a big kernel would otherwise wait for that kernel's last blocks)

@@ -511,6 +511,8 @@ FG_HDI float mipReduceElem(const Kern& k, int64_t i) {
   return acc;
 }
 FG_HDI const float* mipLevelPtr(const Kern& k, int l) { return l == 0 ? k.tex : k.mip + k.mipT.off[l]; }
+// The float texel-gradient buffer of level l (level 0: dTex, above it the pyramid's gradient dMip).
+FG_HDI float* mipGradPtr(const Kern& k, int l) { return l == 0 ? k.dTex.f : k.dMip.f + k.mipT.off[l]; }
 // Screen-space Jacobian of the UVs of a pixel: with b_i = e_i / S and e_i = p . c_i, db_i/dx = (c_i.x - b_i sum_j
 // c_j.x) / S (the same with y), and du/dx = sum_i db_i/dx u_i. Then the level of detail
 // lod = log2(max(|(du/dx W, dv/dx H)|, |(du/dy W, dv/dy H)|)) + bias, clamped to [0, mipL - 1] (0 for NaN).
@@ -1074,6 +1076,11 @@ __device__ __forceinline__ void texRowAtomics(float* f, int C, int ia, int ib, f
       break;
   }
 }
+// Both rows of a bilinear footprint tp (texVec), colour gradient g times the texel weights, into f.
+__device__ __forceinline__ void tapAtomics(float* f, int C, const Tap& tp, const float* g) {
+  texRowAtomics(f, C, tp.idx[0], tp.idx[1], tp.w[0], tp.w[1], g);
+  texRowAtomics(f, C, tp.idx[2], tp.idx[3], tp.w[2], tp.w[3], g);
+}
 #endif
 
 // The whole backward of one pixel (antialiasing, then shading): texture gradients go straight to the dTex sink,
@@ -1212,9 +1219,7 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
             for (int c = 0; c < 4; ++c) out.tg[j][c] = gj[c];
             continue;
           }
-          float* f = m.lvl[j] == 0 ? k.dTex.f : k.dMip.f + off[j];
-          texRowAtomics(f, k.C, m.tap[j].idx[0], m.tap[j].idx[1], m.tap[j].w[0], m.tap[j].w[1], gj);
-          texRowAtomics(f, k.C, m.tap[j].idx[2], m.tap[j].idx[3], m.tap[j].w[2], m.tap[j].w[3], gj);
+          tapAtomics(mipGradPtr(k, m.lvl[j]), k.C, m.tap[j], gj);
         }
       } else
 #endif
@@ -1250,8 +1255,7 @@ FG_HDI void backwardPixel(const Kern& k, int v, int x, int y, PixGrad& out) {
 #pragma unroll
           for (int c = 0; c < 4; ++c) out.tg[0][c] = g4[c];
         } else {
-          texRowAtomics(k.dTex.f, k.C, tp.idx[0], tp.idx[1], tp.w[0], tp.w[1], g4);
-          texRowAtomics(k.dTex.f, k.C, tp.idx[2], tp.idx[3], tp.w[2], tp.w[3], g4);
+          tapAtomics(k.dTex.f, k.C, tp, g4);
         }
       } else
 #endif
